@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make up      bootstrap, train if needed, serve the whole stack (ARGS=--once: exit after
+#                printing the served prediction)
+#   make test    bootstrap, lint, type-check, then unit and integration tests on real servers
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+PYTEST_ARGS ?=
+CODE := trademaster gateway exporters dags tests benchmarks
+
+.PHONY: help bootstrap up pipeline test lint typecheck unit integration format clean
+
+help:
+	@grep -E '^#' Makefile | head -5
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+up: bootstrap
+	@$(VENV)/bin/trademaster up $(ARGS)
+
+pipeline: bootstrap
+	@$(VENV)/bin/trademaster pipeline run
+
+lint: bootstrap
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy trademaster gateway exporters dags benchmarks
+
+test: lint typecheck
+	$(PY) -m pytest --fail-on-skip $(PYTEST_ARGS)
+
+unit: bootstrap
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: bootstrap
+	$(PY) -m pytest tests/integration --fail-on-skip $(PYTEST_ARGS)
+
+format: bootstrap
+	$(VENV)/bin/ruff format $(CODE)
+	$(VENV)/bin/ruff check --fix $(CODE)
+
+clean:
+	rm -rf var feature_repo/data model_repository/*/[0-9]*

@@ -1,0 +1,1 @@
+"""Turn trained models into Triton model-repository entries (artifacts plus CPU and GPU configs)."""

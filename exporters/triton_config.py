@@ -1,0 +1,218 @@
+"""Render Triton `config.pbtxt` files (CPU and GPU targets) and lay out model-repository entries.
+
+CPU target (this project's machines, `tritonserver` with the python backend only): the
+`runtime_model.py` runner serves `model.onnx` with ONNX Runtime or `model.pt` with TorchScript.
+GPU target (the NGC image, `--model-config-name=gpu`): the native `onnxruntime` backend with the
+TensorRT execution accelerator, or the native `pytorch` backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from exporters.model_spec import ModelSpec, TensorSpec
+
+GPU_CONFIG_NAME = "gpu"
+RUNNER_TEMPLATE = Path(__file__).resolve().parent / "backends" / "runtime_model.py"
+DEFAULT_RUNNER_PARAMETERS: Mapping[str, str] = {"intra_op_threads": "1"}
+TRT_WORKSPACE_BYTES = 1 << 30
+
+_TRITON_TYPES = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "INT32": "TYPE_INT32"}
+
+
+def triton_data_type(data_type: str) -> str:
+    """The config enum for a spec data type (`BYTES` is `TYPE_STRING` in a config)."""
+    return _TRITON_TYPES.get(data_type, "TYPE_STRING")
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _int_list(values: Iterable[int]) -> str:
+    return "[ " + ", ".join(str(v) for v in values) + " ]"
+
+
+def _tensors(section: str, tensors: Iterable[TensorSpec]) -> list[str]:
+    blocks = [
+        "\n".join(
+            [
+                "  {",
+                f"    name: {_quote(t.name)}",
+                f"    data_type: {triton_data_type(t.data_type)}",
+                f"    dims: {_int_list(t.dims)}",
+                "  }",
+            ]
+        )
+        for t in tensors
+    ]
+    return [f"{section} [", ",\n".join(blocks), "]"]
+
+
+def _instance_group(count: int, kind: str) -> list[str]:
+    return ["instance_group [", "  {", f"    count: {count}", f"    kind: {kind}", "  }", "]"]
+
+
+def _dynamic_batching(spec: ModelSpec) -> list[str]:
+    if spec.max_batch_size == 0:
+        return []
+    lines = ["dynamic_batching {"]
+    if spec.preferred_batch_sizes:
+        lines.append(f"  preferred_batch_size: {_int_list(spec.preferred_batch_sizes)}")
+    lines += [f"  max_queue_delay_microseconds: {spec.max_queue_delay_us}", "}"]
+    return lines
+
+
+def _parameters(parameters: Mapping[str, str]) -> list[str]:
+    lines: list[str] = []
+    for key in sorted(parameters):
+        lines += [
+            "parameters: {",
+            f"  key: {_quote(key)}",
+            f"  value: {{ string_value: {_quote(parameters[key])} }}",
+            "}",
+        ]
+    return lines
+
+
+def _header(spec: ModelSpec, backend: str, default_model_filename: str | None) -> list[str]:
+    lines = [f"name: {_quote(spec.name)}", f"backend: {_quote(backend)}"]
+    if default_model_filename is not None:
+        lines.append(f"default_model_filename: {_quote(default_model_filename)}")
+    lines += [
+        f"max_batch_size: {spec.max_batch_size}",
+        "version_policy: { latest: { num_versions: 1 } }",
+    ]
+    return lines
+
+
+def _join(*sections: list[str]) -> str:
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+
+
+def render_cpu_config(spec: ModelSpec) -> str:
+    """`config.pbtxt` for the python-backend runner on CPU."""
+    parameters = {
+        **DEFAULT_RUNNER_PARAMETERS,
+        **spec.parameters,
+        "runtime": spec.runtime,
+        "model_filename": spec.artifact_name,
+    }
+    return _join(
+        _header(spec, "python", None),
+        _tensors("input", spec.inputs),
+        _tensors("output", spec.outputs),
+        _instance_group(spec.cpu_instance_count, "KIND_CPU"),
+        _dynamic_batching(spec),
+        _parameters(parameters),
+    )
+
+
+def _model_parameters(spec: ModelSpec) -> dict[str, str]:
+    """``spec.parameters`` without the CPU runner's own knobs."""
+    return {k: v for k, v in spec.parameters.items() if k not in DEFAULT_RUNNER_PARAMETERS}
+
+
+def render_gpu_config(
+    spec: ModelSpec,
+    precision_mode: str = "FP16",
+    trt_workspace_bytes: int = TRT_WORKSPACE_BYTES,
+) -> str:
+    """`configs/gpu.pbtxt` for the native onnxruntime (TensorRT) or pytorch backend on GPU."""
+    if spec.runtime == "onnx":
+        header = _header(spec, "onnxruntime", spec.artifact_name)
+        extra = [
+            "optimization {",
+            "  execution_accelerators {",
+            "    gpu_execution_accelerator: [",
+            "      {",
+            '        name: "tensorrt"',
+            f'        parameters {{ key: "precision_mode" value: {_quote(precision_mode)} }}',
+            "        parameters {",
+            '          key: "max_workspace_size_bytes"',
+            f'          value: "{trt_workspace_bytes}"',
+            "        }",
+            "      }",
+            "    ]",
+            "  }",
+            "}",
+        ]
+        parameters = _model_parameters(spec)
+    else:
+        header = _header(spec, "pytorch", spec.artifact_name)
+        extra = []
+        parameters = {**_model_parameters(spec), "INFERENCE_MODE": "true"}
+    # The model's own parameters (feature service, feature names, task) are read by the
+    # gateway from whichever config Triton serves, so both targets carry them.
+    return _join(
+        header,
+        _tensors("input", spec.inputs),
+        _tensors("output", spec.outputs),
+        _instance_group(spec.gpu_instance_count, "KIND_GPU"),
+        _dynamic_batching(spec),
+        extra,
+        _parameters(parameters),
+    )
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+            tmp.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_model_configs(repo: Path, spec: ModelSpec) -> tuple[Path, Path]:
+    """Write `repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU)."""
+    model_dir = repo / spec.name
+    cpu_path = model_dir / "config.pbtxt"
+    gpu_path = model_dir / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
+    _write_text_atomic(cpu_path, render_cpu_config(spec))
+    _write_text_atomic(gpu_path, render_gpu_config(spec))
+    return cpu_path, gpu_path
+
+
+def write_model_version(
+    repo: Path, spec: ModelSpec, version: int, artifact: Path, overwrite: bool = False
+) -> Path:
+    """Publish `artifact` as `repo/<name>/<version>/` with the python-backend runner.
+
+    The folder appears complete or not at all (built beside it, then renamed), so a server
+    loading the model never sees half a version. An existing version is kept unless
+    `overwrite=True`.
+    """
+    if version < 1:
+        raise ValueError(f"version must be >= 1, got {version}")
+    if not artifact.is_file():
+        raise FileNotFoundError(f"model artifact {artifact} does not exist")
+    model_dir = repo / spec.name
+    target = model_dir / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.staging-"))
+    try:
+        shutil.copy2(artifact, staging / spec.artifact_name)
+        shutil.copy2(RUNNER_TEMPLATE, staging / "model.py")
+        staging.chmod(0o755)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
+            os.replace(target, retired / "old")
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,1 @@
+"""TradeMaster inference gateway: features from Feast, predictions from Triton, cache in Redis."""

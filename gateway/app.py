@@ -1,0 +1,68 @@
+"""The gateway's app factory. ``create_app(settings)`` opens and always closes its clients."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from gateway.body_limit import BodySizeLimit
+from gateway.cache import PredictionCache
+from gateway.catalog import ModelCatalog
+from gateway.errors import install_error_handlers
+from gateway.features import OnlineFeatures
+from gateway.routers import health, models, predict
+from gateway.service import PredictionService
+from gateway.settings import GatewaySettings
+from gateway.triton import TritonGateway
+from trademaster.features.store import open_feature_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
+        catalog = ModelCatalog(triton, settings.model_refresh_interval_s, settings.required_models)
+        try:
+            store = open_feature_store(settings.feature_store_root, settings.feast_redis)
+            cache = PredictionCache(redis, settings.cache_ttl_s)
+            await catalog.start()
+            app.state.settings = settings
+            app.state.catalog = catalog
+            app.state.cache = cache
+            app.state.service = PredictionService(catalog, OnlineFeatures(store), triton, cache)
+            yield
+        finally:
+            await catalog.stop()
+            await triton.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="TradeMaster inference gateway",
+        version="0.1.0",
+        description=(
+            "Predictions from Triton-served models with features from the Feast online store "
+            "and answers cached in Redis. Every error is JSON: {error, detail}."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (predict.router, models.router, health.router):
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker reads the settings itself)."""
+    return create_app(GatewaySettings())

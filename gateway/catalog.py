@@ -1,0 +1,95 @@
+"""The gateway's view of which model versions Triton serves, refreshed in the background.
+
+The cache key holds the version, so the catalog decides which cached answers are valid; it
+re-reads Triton every ``refresh_interval_s`` and whenever an inference reveals a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from tritonclient.utils import InferenceServerException
+
+from gateway import metrics
+from gateway.errors import InferenceFailed, ModelNotFound, ModelNotReady
+from gateway.triton import RepositoryEntry, ServedModel, TritonGateway
+
+log = logging.getLogger(__name__)
+
+
+class ModelCatalog:
+    def __init__(
+        self, triton: TritonGateway, refresh_interval_s: float, required: Sequence[str]
+    ) -> None:
+        self._triton = triton
+        self._interval = refresh_interval_s
+        self._required = tuple(required)
+        self._entries: dict[str, RepositoryEntry] = {}
+        self._reachable = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self._reachable
+
+    def entries(self) -> list[RepositoryEntry]:
+        return sorted(self._entries.values(), key=lambda entry: entry.name)
+
+    def required_ready(self) -> dict[str, bool]:
+        return {
+            name: bool(self._reachable and (entry := self._entries.get(name)) and entry.served)
+            for name in self._required
+        }
+
+    async def refresh(self) -> None:
+        try:
+            entries = await self._triton.repository()
+        except (InferenceServerException, OSError) as exc:
+            if self._reachable:
+                log.warning("Triton unreachable: %s", exc)
+            self._reachable = False
+            for name in self._entries:
+                metrics.MODEL_READY.labels(name).set(0)
+            return
+        self._reachable = True
+        self._entries = {entry.name: entry for entry in entries}
+        for entry in entries:
+            metrics.MODEL_READY.labels(entry.name).set(1 if entry.served else 0)
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name="model-catalog-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.refresh()
+            except Exception:  # a refresh must never kill the loop
+                log.exception("model catalog refresh failed")
+
+    def knows(self, name: str) -> bool:
+        return name in self._entries
+
+    def resolve(self, name: str) -> ServedModel:
+        """The served version of ``name``; 404 if Triton does not know it, 503 if not loaded."""
+        if not self._reachable:
+            raise InferenceFailed("Triton is unreachable; try again shortly", model_name=name)
+        entry = self._entries.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise ModelNotFound(f"unknown model '{name}' (known models: {known})")
+        if entry.served is None:
+            raise ModelNotReady(
+                f"model '{name}' is not loaded in Triton (state {entry.state})", model_name=name
+            )
+        return entry.served

@@ -1,0 +1,39 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.deps import CacheDep, CatalogDep
+from gateway.schemas import ReadyStatus
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """The process is up (no dependency is checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=ReadyStatus, responses={503: {"model": ReadyStatus}})
+async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
+    """200 when Triton answers and every required model has a ready version, else 503.
+
+    The cache is reported but not required: without Redis predictions are still served.
+    """
+    models = catalog.required_ready()
+    status = ReadyStatus(
+        ready=catalog.reachable and all(models.values()),
+        triton=catalog.reachable,
+        models=models,
+        cache=await cache.ping(),
+    )
+    return JSONResponse(status.model_dump(), status_code=200 if status.ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs everything the stack and its tests need on a fresh Debian 12/13 machine (root, no
+# GPU): Debian packages, the main virtualenv, the serving virtualenv and the Triton tools.
+# Idempotent: each step is skipped when its stamp matches the inputs it was built from.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOG=var/bootstrap.log
+mkdir -p var
+: > "$LOG"
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+fail() {
+  say "FAILED: $*"
+  say "last lines of $LOG:"
+  tail -n 30 "$LOG" >&2
+  exit 1
+}
+quiet() { "$@" >>"$LOG" 2>&1; }
+
+pin() { grep -E "^$1==" requirements/tools.txt || fail "no pin for $1 in requirements/tools.txt"; }
+stamp_of() { cat "$@" scripts/bootstrap.sh | sha256sum | cut -d' ' -f1; }
+is_current() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+pick_python() {
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      command -v "$candidate"
+      return
+    fi
+  done
+  fail "Python 3.11 is required (python3.11 or python3 on PATH)"
+}
+
+apt_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  dpkg -s libb64-0d >/dev/null 2>&1 || missing+=(libb64-0d)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "debian packages: present"
+    return
+  fi
+  say "debian packages: installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  quiet "${sudo[@]}" apt-get update || fail "apt-get update"
+  DEBIAN_FRONTEND=noninteractive quiet "${sudo[@]}" apt-get install -y --no-install-recommends \
+    "${missing[@]}" || fail "apt-get install ${missing[*]}"
+}
+
+main_venv() {
+  local stamp
+  stamp=$(stamp_of requirements/main.lock pyproject.toml)
+  if is_current .venv/.bootstrap-stamp "$stamp"; then
+    say "main virtualenv .venv: up to date"
+    return
+  fi
+  say "main virtualenv .venv: installing requirements/main.lock (about 2 minutes cold)"
+  [ -x .venv/bin/python ] || quiet "$PYTHON" -m venv .venv || fail "python -m venv .venv"
+  quiet .venv/bin/pip install --upgrade pip || fail "pip upgrade"
+  quiet .venv/bin/pip install -r requirements/main.lock || fail "pip install requirements/main.lock"
+  quiet .venv/bin/pip install --no-deps -e . || fail "pip install -e ."
+  echo "$stamp" > .venv/.bootstrap-stamp
+}
+
+serving_venv() {
+  local stamp
+  stamp=$(stamp_of requirements/serving.lock)
+  if is_current .venv-serving/.bootstrap-stamp "$stamp"; then
+    say "serving virtualenv .venv-serving: up to date"
+    return
+  fi
+  say "serving virtualenv .venv-serving (numpy<2 for Triton's python backend): installing"
+  [ -x .venv-serving/bin/python ] || quiet "$PYTHON" -m venv .venv-serving || fail "venv"
+  quiet .venv-serving/bin/pip install -r requirements/serving.lock ||
+    fail "pip install requirements/serving.lock"
+  echo "$stamp" > .venv-serving/.bootstrap-stamp
+}
+
+triton_tools() {
+  local stamp
+  stamp=$(stamp_of requirements/tools.txt)
+  if is_current .tools/.bootstrap-stamp "$stamp"; then
+    say "tritonserver + perf_analyzer (.tools): up to date"
+    return
+  fi
+  say "tritonserver (nvidia-pytriton) and perf_analyzer (tritonclient 2.50): installing"
+  rm -rf .tools
+  mkdir -p .tools
+  quiet .venv/bin/pip install --no-deps --target .tools/pytriton "$(pin nvidia-pytriton)" ||
+    fail "pip install $(pin nvidia-pytriton)"
+  quiet .venv/bin/pip install --no-deps --target .tools/perf \
+    "$(pin tritonclient)" "$(pin nvidia-cuda-runtime-cu12)" || fail "pip install $(pin tritonclient)"
+  echo "$stamp" > .tools/.bootstrap-stamp
+}
+
+PYTHON=$(pick_python)
+apt_packages
+main_venv
+serving_venv
+triton_tools
+say "ready"

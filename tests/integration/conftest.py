@@ -1,0 +1,75 @@
+"""Session fixtures: one real pipeline run, then real Redis, Triton and gateway processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.stack import (
+    RISK_MODEL,
+    Gateway,
+    run_pipeline_cli,
+    running_gateway,
+    small_pipeline_settings,
+)
+from trademaster.serving.redis_server import RedisServer
+from trademaster.serving.tools import MissingToolError
+from trademaster.serving.triton import TritonServer
+from trademaster.settings import PipelineSettings
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+    except MissingToolError as exc:
+        pytest.skip(f"redis-server missing: {exc}")
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> tuple[PipelineSettings, str]:
+    """The training DAG, run once for the whole session through the real CLI (dag.test)."""
+    settings = small_pipeline_settings(tmp_path_factory.mktemp("pipeline"), redis_server.port)
+    completed = run_pipeline_cli(settings)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, f"pipeline failed:\n{output[-6000:]}"
+    return settings, output
+
+
+@pytest.fixture(scope="session")
+def pipeline_settings(pipeline_run: tuple[PipelineSettings, str]) -> PipelineSettings:
+    return pipeline_run[0]
+
+
+@pytest.fixture(scope="session")
+def triton(
+    pipeline_settings: PipelineSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TritonServer]:
+    try:
+        server = TritonServer(
+            pipeline_settings.model_repository,
+            tmp_path_factory.mktemp("triton"),
+            models=[RISK_MODEL],
+        )
+    except MissingToolError as exc:
+        pytest.skip(f"tritonserver missing: {exc}")
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    pipeline_settings: PipelineSettings,
+    redis_server: RedisServer,
+    triton: TritonServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Gateway]:
+    log_path = Path(tmp_path_factory.mktemp("gateway")) / "gateway.log"
+    with running_gateway(pipeline_settings, redis_server.url, triton.grpc_url, log_path) as gw:
+        yield gw

@@ -1,0 +1,130 @@
+"""Helpers to run the real pipeline, Triton and the gateway for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from trademaster.pipeline.airflow_runner import settings_environment
+from trademaster.serving.process import free_port, log_tail, stop_process
+from trademaster.settings import PipelineSettings
+
+RISK_MODEL = "risk-assessment-model"
+
+
+def small_pipeline_settings(root: Path, redis_port: int) -> PipelineSettings:
+    """A pipeline small enough for a test (about 30 s), same code paths as the default."""
+    return PipelineSettings(
+        environment="test",
+        data_dir=root / "var",
+        feature_store_root=root / "feature_store",
+        model_repository=root / "model_repository",
+        online_store_redis=f"127.0.0.1:{redis_port}",
+        seed=11,
+        n_users=300,
+        n_trades=12_000,
+        n_generated_symbols=10,
+        history_business_days=320,
+        trade_window_business_days=200,
+    )
+
+
+def run_pipeline_cli(settings: PipelineSettings) -> subprocess.CompletedProcess[str]:
+    """``trademaster pipeline run`` in a child process, configured only through the environment."""
+    env = {**os.environ, **settings_environment(settings)}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("trademaster")), "pipeline", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@dataclass
+class Gateway:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10)
+
+
+@contextmanager
+def running_gateway(
+    settings: PipelineSettings,
+    redis_url: str,
+    triton_grpc_url: str,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    wait_for_ready: bool = True,
+) -> Iterator[Gateway]:
+    """``python -m gateway`` on a free port; waits for /health (and /ready), always stops it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_ENVIRONMENT": "test",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_FEAST_REDIS": settings.online_store_redis,
+        "GATEWAY_TRITON_GRPC_URL": triton_grpc_url,
+        "GATEWAY_FEATURE_STORE_ROOT": str(settings.feature_store_root),
+        "GATEWAY_REQUIRED_MODELS": json.dumps([RISK_MODEL]),
+        "GATEWAY_MODEL_REFRESH_INTERVAL_S": "0.5",
+        "GATEWAY_LOG_LEVEL": "info",
+        **(extra_env or {}),
+    }
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    gateway = Gateway(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        _wait(gateway, "/ready" if wait_for_ready else "/health", deadline_s=90)
+        yield gateway
+    finally:
+        stop_process(process, grace_s=10)
+
+
+def _wait(gateway: Gateway, path: str, deadline_s: float) -> None:
+    deadline = time.monotonic() + deadline_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if gateway.process.poll() is not None:
+            raise RuntimeError(
+                f"gateway exited with {gateway.process.returncode}:\n{log_tail(gateway.log_path)}"
+            )
+        try:
+            response = httpx.get(gateway.base_url + path, timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    raise RuntimeError(f"gateway {path} not 200 after {deadline_s} s ({last})")
+
+
+def wait_for(predicate: object, deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")

@@ -1,0 +1,1 @@
+"""TradeMaster ML platform: warehouse, features, training and the stack's command line."""

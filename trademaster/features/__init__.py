@@ -1,0 +1,1 @@
+"""Feature engineering from the warehouse and the Feast feature store around it."""

@@ -1,0 +1,73 @@
+"""Per-symbol daily market features.
+
+A row describes a symbol after the close of ``bar_date``; its ``event_timestamp`` is midnight
+UTC after that close, when the row becomes available, so point-in-time joins never see a
+bar's own session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MARKET_FEATURES = (
+    "price_volatility",
+    "volume_ma_20",
+    "rsi_14",
+    "return_5d",
+    "return_20d",
+    "close_to_ma50",
+    "atr_pct_14",
+)
+WARMUP_BARS = 50
+
+
+def compute_market_features(daily: pd.DataFrame) -> pd.DataFrame:
+    """Features for each (symbol, daily bar) after a warm-up of ``WARMUP_BARS`` bars."""
+    frames = [
+        _symbol_features(rows.sort_values("ts")) for _, rows in daily.groupby("symbol", sort=True)
+    ]
+    features = pd.concat(frames, ignore_index=True)
+    features["event_timestamp"] = (features["bar_date"] + pd.Timedelta(days=1)).dt.tz_localize(
+        "UTC"
+    )
+    return features
+
+
+def _symbol_features(rows: pd.DataFrame) -> pd.DataFrame:
+    close = rows["close"].astype(float)
+    log_return = np.log(close).diff()
+    previous_close = close.shift(1)
+    true_range = pd.concat(
+        [
+            rows["high"] - rows["low"],
+            (rows["high"] - previous_close).abs(),
+            (rows["low"] - previous_close).abs(),
+        ],
+        axis=1,
+    ).max(axis=1)
+    out = pd.DataFrame(
+        {
+            "symbol": rows["symbol"].to_numpy(),
+            "bar_date": rows["ts"].to_numpy(),
+            "price_volatility": log_return.rolling(20).std() * np.sqrt(252),
+            "volume_ma_20": rows["volume"].rolling(20).mean(),
+            "rsi_14": relative_strength_index(close, 14),
+            "return_5d": close / close.shift(5) - 1,
+            "return_20d": close / close.shift(20) - 1,
+            "close_to_ma50": close / close.rolling(50).mean() - 1,
+            "atr_pct_14": true_range.rolling(14).mean() / close,
+        }
+    )
+    out = out.iloc[WARMUP_BARS:]
+    return out.dropna().astype({name: "float32" for name in MARKET_FEATURES})
+
+
+def relative_strength_index(close: pd.Series, window: int) -> pd.Series:
+    """Wilder's RSI in [0, 100]; 100 when there were no losses in the window."""
+    change = close.diff()
+    gain = change.clip(lower=0).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
+    loss = (-change).clip(lower=0).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
+    strength = gain / loss.replace(0.0, np.nan)
+    rsi = 100 - 100 / (1 + strength)
+    return rsi.where(loss > 0, 100.0).where(gain.notna())

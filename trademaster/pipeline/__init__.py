@@ -1,0 +1,1 @@
+"""The training pipeline's steps, called by the Airflow DAG in ``dags/``."""

@@ -1,0 +1,69 @@
+"""Pipeline steps. Each takes the settings and returns a small JSON-able dict (an XCom).
+
+The Airflow DAG only wires these together; they are importable and testable without Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from trademaster.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+
+def extract(settings: PipelineSettings) -> dict[str, Any]:
+    """Builds the warehouse: real OHLCV histories plus generated symbols, users and trades."""
+    from trademaster.warehouse.build import build_warehouse
+
+    summary = build_warehouse(settings)
+    log.info("warehouse: %s", summary)
+    return summary.as_dict()
+
+
+def validate_data(settings: PipelineSettings) -> dict[str, Any]:
+    """Fails the run with every problem listed if the warehouse breaks its contract."""
+    from trademaster.warehouse import schema
+    from trademaster.warehouse.build import read_table
+    from trademaster.warehouse.validation import validate_frames
+
+    frames = {
+        table.name: read_table(settings, table)
+        for table in (schema.market_data, schema.users, schema.trades)
+    }
+    counts = validate_frames(frames, min_users=settings.n_users, min_trades=settings.n_trades)
+    log.info("data validation passed: %s", counts)
+    return counts
+
+
+def engineer_features(settings: PipelineSettings) -> dict[str, Any]:
+    """Offline parquet features, ``feast apply`` and materialisation into Redis."""
+    from trademaster.features.build import apply_and_materialize, build_offline_features
+
+    summary = build_offline_features(settings).as_dict()
+    return {**summary, **apply_and_materialize(settings)}
+
+
+def train_risk(settings: PipelineSettings) -> dict[str, Any]:
+    from trademaster.training.risk_pipeline import train_and_register
+
+    return train_and_register(settings)
+
+
+def validate_risk(settings: PipelineSettings, candidate: dict[str, Any]) -> dict[str, Any]:
+    from trademaster.training.risk_pipeline import validate_candidate
+
+    return validate_candidate(settings, candidate)
+
+
+def export_and_deploy(settings: PipelineSettings, decision: dict[str, Any]) -> dict[str, Any]:
+    """Exports the champion into the Triton model repository and loads it if Triton runs."""
+    from exporters.registered import export_champion
+    from trademaster.serving.deploy import load_into_triton
+
+    report = export_champion(settings, decision["model_name"])
+    if settings.triton_url:
+        load_into_triton(settings.triton_url, decision["model_name"])
+        report["loaded_into_triton"] = settings.triton_url
+    return report

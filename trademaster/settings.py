@@ -1,0 +1,109 @@
+"""Typed settings of the training pipeline (warehouse, features, training, export).
+
+Every value comes from the environment (prefix ``TRADEMASTER_``) or ``.env``; the embedded
+defaults are local files under ``data_dir`` so the whole pipeline runs on one machine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRADEMASTER_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(
+        default=Path("var"), description="Working data: warehouse, parquet, Feast, MLflow."
+    )
+    warehouse_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means a sqlite file in data_dir."
+    )
+
+    # Synthetic data generation (real OHLCV files are always loaded as well).
+    seed: int = 7
+    n_users: int = Field(default=2_000, ge=20)
+    n_trades: int = Field(default=100_000, ge=500)
+    n_generated_symbols: int = Field(default=60, ge=5)
+    history_business_days: int = Field(default=520, ge=160)
+    trade_window_business_days: int = Field(default=252, ge=60)
+    end_date: date | None = Field(
+        default=None, description="Last daily bar; empty means yesterday (UTC)."
+    )
+
+    # Risk model label: position loses >= threshold of its margin within the horizon.
+    risk_horizon_days: int = Field(default=10, ge=1)
+    risk_loss_threshold: float = Field(default=0.10, gt=0, lt=1)
+
+    # Feast: definitions and feature_store.yaml live in the project's feature_repo/; the
+    # offline parquet files and the registry go under <feature_store_root>/data/.
+    feature_store_root: Path = PROJECT_ROOT / "feature_repo"
+    online_store_redis: str = Field(
+        default="127.0.0.1:6379", description="Feast Redis connection string (host:port[,db=N])."
+    )
+
+    # MLflow.
+    mlflow_tracking_uri: str = Field(default="", description="Empty means sqlite in data_dir.")
+    mlflow_experiment: str = "trademaster-training"
+
+    # Triton model repository written by the exporter.
+    model_repository: Path = PROJECT_ROOT / "model_repository"
+    triton_url: str = Field(
+        default="", description="Triton HTTP host:port to load new versions into; empty: skip."
+    )
+
+    # Airflow (local dag.test runs).
+    airflow_retry_delay_s: int = Field(default=5, ge=0)
+
+    # Training.
+    train_epochs: int = Field(default=25, ge=1)
+    min_auc_lift: float = Field(
+        default=0.02, description="A model must beat the prevalence baseline AUC by this much."
+    )
+
+    @model_validator(mode="after")
+    def _trades_fit_users(self) -> PipelineSettings:
+        if self.trade_window_business_days >= self.history_business_days - 60:
+            raise ValueError(
+                "trade_window_business_days must leave at least 60 days of price history "
+                "before the first trade (feature warm-up)"
+            )
+        return self
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def resolved_end_date(self) -> date:
+        return self.end_date or (datetime.now(UTC).date() - timedelta(days=1))
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"sqlite:///{self.resolved_data_dir / 'warehouse.db'}"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.feature_store_root.resolve() / "data"
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.resolved_data_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.resolved_data_dir / "mlflow" / "artifacts"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.resolved_data_dir / "airflow"

@@ -1,0 +1,244 @@
+"""``trademaster up``: the whole stack on one machine.
+
+Starts Redis, runs the training DAG if no model is deployed yet (otherwise re-materialises the
+existing features into the fresh Redis), starts Triton and the gateway, prints the URLs and a
+sample request with its real answer, and serves until Ctrl-C. Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trademaster.settings import PipelineSettings
+
+SERVED_MODELS = ("risk-assessment-model",)
+
+
+class StackSettings(BaseSettings):
+    """Ports of the local stack; 0 picks a free port."""
+
+    model_config = SettingsConfigDict(env_prefix="STACK_", env_file=".env", extra="ignore")
+
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    redis_port: int = Field(default=0, ge=0, le=65535)
+    triton_http_port: int = Field(default=0, ge=0, le=65535)
+    triton_grpc_port: int = Field(default=0, ge=0, le=65535)
+    triton_metrics_port: int = Field(default=0, ge=0, le=65535)
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+
+
+def say(message: str) -> None:
+    print(f"[up] {message}", flush=True)
+
+
+def deployed_models(repository: Path) -> list[str]:
+    from exporters.registered import is_exported
+
+    found = []
+    for name in SERVED_MODELS:
+        versions = [int(path.name) for path in (repository / name).glob("*") if path.name.isdigit()]
+        if any(is_exported(repository, name, version) for version in versions):
+            found.append(name)
+    return found
+
+
+def _port_or_free(port: int) -> int | None:
+    """The configured port if it is free, else None (the server picks a free one)."""
+    import socket
+
+    if port == 0:
+        return None
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            say(f"port {port} is busy; using a free port instead")
+            return None
+    return port
+
+
+def sample_request(settings: PipelineSettings) -> dict[str, Any]:
+    """The most recent opening trade's (user, symbol): an entity pair with fresh features."""
+    import sqlalchemy as sa
+
+    from trademaster.warehouse import schema
+
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    query = (
+        sa.select(schema.trades.c.user_id, schema.trades.c.symbol)
+        .where(schema.trades.c.action == "open")
+        .order_by(schema.trades.c.ts.desc())
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        user_id, symbol = connection.execute(query).one()
+    engine.dispose()
+    return {"user_id": int(user_id), "symbol": str(symbol), "model_name": SERVED_MODELS[0]}
+
+
+@contextmanager
+def gateway_process(
+    settings: PipelineSettings, port: int | None, redis_url: str, feast_redis: str, triton_grpc: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    from trademaster.serving.process import free_port, stop_process
+
+    chosen = port or free_port()
+    env = {
+        "GATEWAY_PORT": str(chosen),
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_FEAST_REDIS": feast_redis,
+        "GATEWAY_TRITON_GRPC_URL": triton_grpc,
+        "GATEWAY_FEATURE_STORE_ROOT": str(settings.feature_store_root.resolve()),
+        "GATEWAY_REQUIRED_MODELS": json.dumps(list(SERVED_MODELS)),
+        "GATEWAY_LOG_LEVEL": "warning",
+    }
+    log_path = settings.resolved_data_dir / "gateway.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process, chosen
+    finally:
+        stop_process(process, grace_s=10)
+
+
+def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}; see var/gateway.log")
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"gateway at {base_url} not ready after {timeout_s:.0f} s")
+
+
+def run_stack(once: bool) -> int:
+    from trademaster.features.build import apply_and_materialize
+    from trademaster.pipeline.airflow_runner import run_training_dag
+    from trademaster.serving.redis_server import RedisServer
+    from trademaster.serving.triton import TritonServer
+
+    settings = PipelineSettings()
+    stack_settings = StackSettings()
+    work = settings.resolved_data_dir
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        say("starting redis-server")
+        redis = stack.enter_context(
+            RedisServer(work / "redis", port=_port_or_free(stack_settings.redis_port))
+        )
+        feast_redis = f"127.0.0.1:{redis.port}"
+        settings = settings.model_copy(update={"online_store_redis": feast_redis})
+
+        if not deployed_models(settings.model_repository):
+            say("no model deployed yet: running the training pipeline (Airflow dag.test)")
+            took = run_training_dag(settings)
+            say(f"pipeline finished in {took:.0f} s")
+        else:
+            say("model already deployed: loading the existing features into Redis")
+            apply_and_materialize(settings)
+        models = deployed_models(settings.model_repository)
+        if not models:
+            raise RuntimeError("the pipeline deployed no model; see the DAG log above")
+
+        say(f"starting tritonserver with {', '.join(models)}")
+        triton = stack.enter_context(
+            TritonServer(
+                settings.model_repository,
+                work / "triton",
+                models=models,
+                http_port=_port_or_free(stack_settings.triton_http_port),
+                grpc_port=_port_or_free(stack_settings.triton_grpc_port),
+                metrics_port=_port_or_free(stack_settings.triton_metrics_port),
+                startup_timeout_s=stack_settings.startup_timeout_s,
+            )
+        )
+        say("starting the gateway")
+        process, port = stack.enter_context(
+            gateway_process(
+                settings,
+                _port_or_free(stack_settings.gateway_port),
+                redis.url,
+                feast_redis,
+                triton.grpc_url,
+            )
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(base_url, process, stack_settings.startup_timeout_s)
+        body = sample_request(settings)
+        answer = httpx.post(f"{base_url}/predict", json=body, timeout=10)
+        print_summary(base_url, triton, redis.url, body, answer, time.monotonic() - started)
+        if answer.status_code != 200:
+            return 1
+        if once:
+            say("--once: stopping everything")
+            return 0
+        wait_for_interrupt()
+        say("stopping gateway, tritonserver and redis-server")
+    return 0
+
+
+def print_summary(
+    base_url: str,
+    triton: Any,
+    redis_url: str,
+    body: dict[str, Any],
+    answer: httpx.Response,
+    elapsed_s: float,
+) -> None:
+    curl = (
+        f"curl -s -X POST {base_url}/predict -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}"
+    )
+    print(
+        "\n".join(
+            [
+                "",
+                f"TradeMaster stack is up ({elapsed_s:.0f} s)",
+                f"  gateway        {base_url}   (docs {base_url}/docs, metrics {base_url}/metrics)",
+                f"  triton http    http://{triton.http_url}   grpc {triton.grpc_url}",
+                f"  triton metrics {triton.metrics_url}",
+                f"  redis          {redis_url}",
+                "",
+                "Sample request:",
+                f"  {curl}",
+                f"Answer (HTTP {answer.status_code}, X-Cache: {answer.headers.get('x-cache')}):",
+                f"  {answer.text}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+def wait_for_interrupt() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    say("serving; press Ctrl-C to stop")
+    stop.wait()

@@ -1,0 +1,1 @@
+"""Model training: datasets from Feast, labels from the warehouse, models, baselines."""

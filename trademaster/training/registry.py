@@ -1,0 +1,158 @@
+"""MLflow tracking and model registry: runs, versions and the champion/challenger aliases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from trademaster.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+TORCH_REQUIREMENT = f"torch=={torch.__version__.split('+')[0]}"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: int
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def configure_mlflow(settings: PipelineSettings) -> None:
+    """Points MLflow at the settings' store and makes sure the experiment exists."""
+    import mlflow
+
+    if settings.resolved_mlflow_tracking_uri.startswith("sqlite:///"):
+        (settings.resolved_data_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.resolved_mlflow_tracking_uri)
+    if mlflow.get_experiment_by_name(settings.mlflow_experiment) is None:
+        settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(
+            settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root.as_uri()
+        )
+    mlflow.set_experiment(settings.mlflow_experiment)
+
+
+def log_torch_model(
+    settings: PipelineSettings,
+    model_name: str,
+    model: torch.nn.Module,
+    example: np.ndarray,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+) -> RegisteredVersion:
+    """Logs a run with the model and registers it as a new version aliased ``challenger``."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    configure_mlflow(settings)
+    with torch.no_grad():
+        output = model(torch.from_numpy(example)).numpy()
+    signature = infer_signature(example, output)
+    with mlflow.start_run(run_name=f"train-{model_name}") as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags({"model_name": model_name, **tags})
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example[:3],
+            pip_requirements=[TORCH_REQUIREMENT],
+            registered_model_name=model_name,
+            # Pickle keeps the nn.Module (pt2 would load back as an ExportedProgram).
+            serialization_format="pickle",
+        )
+    version = int(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, value)
+    log.info(
+        "registered %s version %d (run %s) as %s", model_name, version, run.info.run_id, CHALLENGER
+    )
+    return RegisteredVersion(model_name, version, run.info.run_id)
+
+
+def version_for_alias(
+    settings: PipelineSettings, model_name: str, alias: str
+) -> RegisteredVersion | None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    configure_mlflow(settings)
+    try:
+        found = mlflow.MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    return RegisteredVersion(model_name, int(found.version), str(found.run_id))
+
+
+def run_metrics(settings: PipelineSettings, run_id: str) -> dict[str, float]:
+    import mlflow
+
+    configure_mlflow(settings)
+    return dict(mlflow.MlflowClient().get_run(run_id).data.metrics)
+
+
+def promote(settings: PipelineSettings, version: RegisteredVersion, reason: str) -> None:
+    """Moves the ``champion`` alias to ``version`` and records why."""
+    import mlflow
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(version.name, CHAMPION, str(version.version))
+    client.set_model_version_tag(version.name, str(version.version), "validation", "passed")
+    client.set_model_version_tag(version.name, str(version.version), "validation_reason", reason)
+    log.info("promoted %s version %d to %s: %s", version.name, version.version, CHAMPION, reason)
+
+
+def reject(settings: PipelineSettings, version: RegisteredVersion, reason: str) -> None:
+    import mlflow
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(version.name, str(version.version), "validation", "rejected")
+    client.set_model_version_tag(version.name, str(version.version), "validation_reason", reason)
+    log.warning("rejected %s version %d: %s", version.name, version.version, reason)
+
+
+def load_torch_model(settings: PipelineSettings, version: RegisteredVersion) -> torch.nn.Module:
+    import mlflow
+
+    configure_mlflow(settings)
+    model: torch.nn.Module = mlflow.pytorch.load_model(version.uri)
+    return model.eval()
+
+
+def log_version_metrics(
+    settings: PipelineSettings, version: RegisteredVersion, metrics: Mapping[str, float]
+) -> None:
+    """Adds metrics measured after training (e.g. export parity) to the version's run."""
+    import mlflow
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(version.run_id, key, value)
+
+
+def version_tags(settings: PipelineSettings, version: RegisteredVersion) -> dict[str, str]:
+    import mlflow
+
+    configure_mlflow(settings)
+    found = mlflow.MlflowClient().get_model_version(version.name, str(version.version))
+    return dict(found.tags)

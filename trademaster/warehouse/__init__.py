@@ -1,0 +1,1 @@
+"""The warehouse: real and generated market data, generated users and trades."""

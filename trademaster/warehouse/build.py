@@ -1,0 +1,125 @@
+"""Builds the warehouse (real histories, generated symbols, users, trades) in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from trademaster.settings import PipelineSettings
+from trademaster.warehouse import schema
+from trademaster.warehouse.market import (
+    REAL_HISTORIES,
+    business_calendar,
+    generate_symbols,
+    load_real_history,
+    real_symbol_table,
+)
+from trademaster.warehouse.trades import PricePanel, simulate_trades
+from trademaster.warehouse.users import generate_users
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WarehouseSummary:
+    url: str
+    n_symbols: int
+    n_real_symbols: int
+    n_market_rows: int
+    n_users: int
+    n_trades: int
+    first_bar: str
+    last_bar: str
+    first_trade: str
+    last_trade: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WarehouseFrames:
+    symbols: pd.DataFrame
+    market_data: pd.DataFrame
+    users: pd.DataFrame
+    trades: pd.DataFrame
+
+
+def generate_frames(settings: PipelineSettings) -> WarehouseFrames:
+    """All warehouse tables as data frames; deterministic for (seed, end_date, sizes)."""
+    rng = np.random.default_rng(settings.seed)
+    calendar = business_calendar(settings.resolved_end_date, settings.history_business_days)
+    generated_bars, generated_symbols = generate_symbols(
+        settings.n_generated_symbols, calendar, rng
+    )
+    real_bars = pd.concat([load_real_history(history) for history in REAL_HISTORIES])
+    first_trade_day = len(calendar) - settings.trade_window_business_days
+    users = generate_users(settings.n_users, calendar[first_trade_day], rng)
+    trades = simulate_trades(
+        users, PricePanel.from_bars(generated_bars), first_trade_day, settings.n_trades, rng
+    )
+    return WarehouseFrames(
+        symbols=pd.concat([real_symbol_table(), generated_symbols], ignore_index=True),
+        market_data=pd.concat([real_bars, generated_bars], ignore_index=True),
+        users=users,
+        trades=trades,
+    )
+
+
+def build_warehouse(settings: PipelineSettings) -> WarehouseSummary:
+    """Generates the data and replaces the warehouse tables at ``settings.warehouse_url``."""
+    log.info("generating market data, users and trades (seed=%d)", settings.seed)
+    frames = generate_frames(settings)
+    url = settings.resolved_warehouse_url
+    if url.startswith("sqlite:///"):
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        schema.metadata.drop_all(connection)
+        schema.metadata.create_all(connection)
+        for table, frame in (
+            (schema.symbols, frames.symbols),
+            (schema.market_data, frames.market_data),
+            (schema.users, frames.users),
+            (schema.trades, frames.trades),
+        ):
+            log.info("writing %s: %d rows", table.name, len(frame))
+            _insert(connection, table, frame)
+    engine.dispose()
+    daily = frames.market_data[frames.market_data["interval"] == "1d"]
+    return WarehouseSummary(
+        url=_redacted(url),
+        n_symbols=len(frames.symbols),
+        n_real_symbols=int((frames.symbols["source"] != "generated").sum()),
+        n_market_rows=len(frames.market_data),
+        n_users=len(frames.users),
+        n_trades=len(frames.trades),
+        first_bar=str(daily["ts"].min().date()),
+        last_bar=str(daily["ts"].max().date()),
+        first_trade=str(frames.trades["ts"].min()),
+        last_trade=str(frames.trades["ts"].max()),
+    )
+
+
+def _insert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    columns = [column.name for column in table.columns]
+    records = frame[columns].to_dict(orient="records")
+    for start in range(0, len(records), 20_000):
+        connection.execute(table.insert(), records[start : start + 20_000])
+
+
+def _redacted(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def read_table(settings: PipelineSettings, table: sa.Table) -> pd.DataFrame:
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql_table(table.name, connection)
+    finally:
+        engine.dispose()
