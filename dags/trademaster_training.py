@@ -81,4 +81,5 @@ def trademaster_training() -> None:
     decision: Any = validate_risk_model(candidate)
     export_and_deploy(decision)
 
+
 trademaster_training()

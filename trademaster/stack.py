@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trademaster.serving.redis_server import RedisServer
+from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 
 SERVED_MODELS = ("risk-assessment-model",)
@@ -136,14 +139,24 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout_s: float
     raise RuntimeError(f"gateway at {base_url} not ready after {timeout_s:.0f} s")
 
 
-def run_stack(once: bool) -> int:
+@dataclass(frozen=True)
+class RunningStack:
+    settings: PipelineSettings
+    base_url: str
+    triton: TritonServer
+    redis: RedisServer
+    started: float
+
+
+@contextmanager
+def running_stack(
+    settings: PipelineSettings, stack_settings: StackSettings
+) -> Iterator[RunningStack]:
+    """Redis, the pipeline if no model is deployed (else re-materialised features), Triton and
+    the gateway, ready to serve; everything is stopped when the block exits."""
     from trademaster.features.build import apply_and_materialize
     from trademaster.pipeline.airflow_runner import run_training_dag
-    from trademaster.serving.redis_server import RedisServer
-    from trademaster.serving.triton import TritonServer
 
-    settings = PipelineSettings()
-    stack_settings = StackSettings()
     work = settings.resolved_data_dir
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -190,22 +203,34 @@ def run_stack(once: bool) -> int:
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, process, stack_settings.startup_timeout_s)
-        body = sample_request(settings)
-        answer = httpx.post(f"{base_url}/predict", json=body, timeout=10)
-        print_summary(base_url, triton, redis.url, body, answer, time.monotonic() - started)
+        yield RunningStack(settings, base_url, triton, redis, started)
+        say("stopping gateway, tritonserver and redis-server")
+
+
+def run_stack(once: bool) -> int:
+    with running_stack(PipelineSettings(), StackSettings()) as stack:
+        body = sample_request(stack.settings)
+        answer = httpx.post(f"{stack.base_url}/predict", json=body, timeout=10)
+        print_summary(
+            stack.base_url,
+            stack.triton,
+            stack.redis.url,
+            body,
+            answer,
+            time.monotonic() - stack.started,
+        )
         if answer.status_code != 200:
             return 1
         if once:
             say("--once: stopping everything")
             return 0
         wait_for_interrupt()
-        say("stopping gateway, tritonserver and redis-server")
     return 0
 
 
 def print_summary(
     base_url: str,
-    triton: Any,
+    triton: TritonServer,
     redis_url: str,
     body: dict[str, Any],
     answer: httpx.Response,

@@ -28,7 +28,7 @@ TASKS = (
 def test_every_task_ran_and_the_run_succeeded(pipeline_run: tuple[PipelineSettings, str]) -> None:
     _, output = pipeline_run
     for task_id in TASKS:
-        assert f"end task task_id={task_id}" in output, f"task {task_id} did not run"
+        assert f"[pipeline] {task_id}: success" in output, f"task {task_id} did not succeed"
     assert "DAG trademaster_training finished: success" in output
 
 

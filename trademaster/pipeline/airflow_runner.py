@@ -7,6 +7,7 @@ whose environment carries the Airflow home and every pipeline setting.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -55,10 +56,53 @@ def run_training_dag(settings: PipelineSettings) -> float:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    print(f"[pipeline] running DAG {DAG_ID} with dag.test()", flush=True)
-    completed = subprocess.run(
-        [sys.executable, "-m", "trademaster.pipeline.dag_test", DAG_ID], env=env, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"DAG {DAG_ID} failed (exit {completed.returncode}); see the log above")
+    log_path = settings.airflow_home / "dag_test.log"
+    print(f"[pipeline] running DAG {DAG_ID} with dag.test() (full log: {log_path})", flush=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trademaster.pipeline.dag_test", DAG_ID],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert process.stdout is not None
+        progress = DagProgress(time.monotonic())
+        for line in process.stdout:
+            log.write(line)
+            shown = progress.line(line)
+            if shown:
+                print(shown, flush=True)
+        code = process.wait()
+    if code != 0:
+        tail = log_path.read_text().splitlines()[-60:]
+        print("\n".join(tail), file=sys.stderr, flush=True)
+        raise RuntimeError(f"DAG {DAG_ID} failed (exit {code}); full log: {log_path}")
     return time.monotonic() - started
+
+
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+_TASK_STATE = re.compile(r"Task instance state updated.* new_state=(\w+)")
+_OUR_LOG = re.compile(r"\[(info|warning|error)\s*\] (.*?) \[(?:trademaster|exporters)[\w.]*\]")
+
+
+class DagProgress:
+    """Turns the DAG run's log into short progress lines: tasks, their outcome, our messages."""
+
+    def __init__(self, started: float) -> None:
+        self._started = started
+        self._task = ""
+        self._task_started = started
+
+    def line(self, text: str) -> str | None:
+        if match := _TASK_START.search(text):
+            self._task, self._task_started = match.group(1), time.monotonic()
+            return f"[pipeline] {self._task} ..."
+        if (match := _TASK_STATE.search(text)) and self._task:
+            took = time.monotonic() - self._task_started
+            return f"[pipeline] {self._task}: {match.group(1)} ({took:.1f} s)"
+        if match := _OUR_LOG.search(text):
+            return f"[pipeline]   {match.group(2)}"
+        if text.startswith("[pipeline]"):
+            return text.rstrip()
+        return None

@@ -79,7 +79,12 @@ def time_split(
     embargo_start = cutoff - pd.offsets.BDay(embargo_days + 1)
     train = frame[frame["event_timestamp"] < embargo_start]
     holdout = frame[frame["event_timestamp"] >= cutoff]
-    if train.empty or holdout.empty or holdout["label"].nunique() < 2:
+    if not (train.empty or holdout.empty) and holdout["label"].nunique() < 2:
+        raise ValueError(
+            f"the held-out period ({len(holdout)} rows from {cutoff}) has a single class "
+            f"(label {holdout['label'].iloc[0]}): AUC is undefined; use a longer trade window"
+        )
+    if train.empty or holdout.empty:
         raise ValueError(
             f"time split left {len(train)} training and {len(holdout)} held-out rows; "
             "generate more trades or a longer trade window"

@@ -36,4 +36,8 @@ def adverse_move_labels(
         out.append(
             trades.assign(adverse_move=levered, label=(levered <= -loss_threshold).astype("int64"))
         )
+    if not out:
+        return opens.iloc[0:0].assign(
+            adverse_move=pd.Series(dtype=float), label=pd.Series(dtype="int64")
+        )
     return pd.concat(out, ignore_index=True)

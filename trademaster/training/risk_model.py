@@ -78,8 +78,32 @@ def fit_risk_model(
         for hidden in config.architectures
     ]
     model, info = min(fits, key=lambda fit: fit[1]["inner_validation_log_loss"])
+    base_rate = float(np.clip(train_y.mean(), 1e-4, 1 - 1e-4))
+    constant_loss = float(
+        nn.functional.binary_cross_entropy(
+            torch.full((len(valid_y),), base_rate), torch.from_numpy(valid_y)
+        )
+    )
+    if info["inner_validation_log_loss"] >= constant_loss:
+        # Nothing learned generalises even within the training window: predict the base rate
+        # rather than a structured function fitted to noise (validation then rejects it).
+        log.warning("no architecture beats the base rate on inner validation; constant model")
+        return constant_model(train_x, base_rate), {
+            "best_epoch": 0.0,
+            "inner_validation_log_loss": constant_loss,
+            "deep_path": 0.0,
+        }
     log.info("selected architecture: %s", "wide_deep" if model.deep is not None else "wide")
     return model, info
+
+
+def constant_model(features: np.ndarray, base_rate: float) -> RiskNet:
+    """A RiskNet that predicts ``base_rate`` for every row."""
+    model = RiskNet(np.zeros(features.shape[1]), np.ones(features.shape[1]), hidden=())
+    with torch.no_grad():
+        model.wide.weight.zero_()
+        model.wide.bias.fill_(float(np.log(base_rate / (1 - base_rate))))
+    return model.eval()
 
 
 def _fit_one(

@@ -98,11 +98,19 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
 def promotion_decision(
     candidate: dict[str, float], champion: dict[str, float] | None, min_lift: float
 ) -> tuple[bool, str]:
-    """Pure rule: beat the prevalence baseline by ``min_lift`` AUC, stay within tolerance of
-    the logistic baseline and of the current champion."""
+    """Pure rule: beat the prevalence baseline by ``min_lift`` AUC and on log loss, and stay
+    within tolerance of the logistic baseline and of the current champion."""
     auc = candidate["holdout_auc"]
     if auc < candidate["prevalence_auc"] + min_lift:
-        return False, f"AUC {auc:.4f} does not beat the prevalence baseline by {min_lift}"
+        return False, (
+            f"AUC {auc:.4f} does not beat the prevalence baseline "
+            f"({candidate['prevalence_auc']:.4f}) by {min_lift}"
+        )
+    if candidate["holdout_log_loss"] >= candidate["prevalence_log_loss"]:
+        return False, (
+            f"log loss {candidate['holdout_log_loss']:.4f} is not below the prevalence "
+            f"baseline's {candidate['prevalence_log_loss']:.4f} (badly calibrated)"
+        )
     if auc < candidate["logistic_auc"] - CHAMPION_TOLERANCE:
         return False, f"AUC {auc:.4f} trails logistic regression ({candidate['logistic_auc']:.4f})"
     if champion is not None and auc < champion["holdout_auc"] - CHAMPION_TOLERANCE:

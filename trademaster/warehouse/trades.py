@@ -44,7 +44,8 @@ class PricePanel:
     def momentum_leaders(self, lookback: int = 20, top: int = 5) -> np.ndarray:
         """Per day, the indices of the ``top`` symbols by trailing ``lookback``-day return."""
         trailing = np.full_like(self.close, -np.inf)
-        trailing[lookback:] = self.close[lookback:] / self.close[:-lookback] - 1
+        # Up to the previous close: a trader entering during day d cannot see d's close.
+        trailing[lookback + 1 :] = self.close[lookback:-1] / self.close[: -lookback - 1] - 1
         return np.argsort(-trailing, axis=1)[:, :top]
 
 
@@ -91,7 +92,7 @@ def _plan_positions(
         else:
             symbol = rng.choice(watchlist, size=count)
         base_leverage = rng.uniform(*archetype.leverage)
-        leverage = np.clip(base_leverage + rng.normal(0, 0.25, size=count), 1.0, 5.0)
+        leverage = np.clip(base_leverage + rng.normal(0, 0.25, size=count), *archetype.leverage)
         frames.append(
             pd.DataFrame(
                 {

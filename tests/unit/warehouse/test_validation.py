@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.warehouse.helpers import small_settings
+from trademaster.warehouse.build import WarehouseFrames
+from trademaster.warehouse.validation import DataValidationError, validate_frames
+
+SETTINGS = small_settings()
+
+
+@pytest.fixture
+def frames(small_frames: WarehouseFrames) -> dict[str, pd.DataFrame]:
+    """Copies of the generated tables that a test may corrupt."""
+    return {
+        "market_data": small_frames.market_data.copy(),
+        "users": small_frames.users.copy(),
+        "trades": small_frames.trades.copy(),
+    }
+
+
+def _validate(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    return validate_frames(frames, min_users=SETTINGS.n_users, min_trades=SETTINGS.n_trades)
+
+
+def _problems(frames: dict[str, pd.DataFrame]) -> list[str]:
+    with pytest.raises(DataValidationError) as info:
+        _validate(frames)
+    message = str(info.value)
+    assert message.startswith("warehouse validation failed:")
+    return message.split("\n- ")[1:]
+
+
+def test_generated_frames_pass(frames: dict[str, pd.DataFrame]) -> None:
+    counts = _validate(frames)
+
+    assert counts == {name: len(frame) for name, frame in frames.items()}
+
+
+def test_null_prices_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    frames["trades"].loc[[0, 5, 9], "price"] = np.nan
+
+    problems = _problems(frames)
+
+    assert "trades.price: 3 null values" in problems
+
+
+def test_negative_prices_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    frames["market_data"].loc[3, ["open", "high", "low", "close"]] = [-1.0, 1.0, -2.0, -1.0]
+
+    problems = _problems(frames)
+
+    assert problems == ["market_data: 1 rows violate 'prices are positive'"]
+
+
+def test_a_missing_column_is_named(frames: dict[str, pd.DataFrame]) -> None:
+    frames["users"] = frames["users"].drop(columns="capital_usd")
+
+    problems = _problems(frames)
+
+    assert problems == ["users: missing columns ['capital_usd']"]
+
+
+def test_too_few_rows_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    frames["market_data"] = frames["market_data"].head(999)
+
+    problems = _problems(frames)
+
+    assert problems == ["market_data: 999 rows, expected at least 1000"]
+
+
+def test_too_few_users_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    with pytest.raises(DataValidationError, match=r"users: 100 rows, expected at least 101"):
+        validate_frames(frames, min_users=101, min_trades=SETTINGS.n_trades)
+
+
+def test_trades_of_unknown_users_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    frames["trades"].loc[[1, 2], "user_id"] = 999_999
+
+    problems = _problems(frames)
+
+    assert problems == ["trades: 2 rows reference unknown users"]
+
+
+def test_absurd_leverage_is_refused(frames: dict[str, pd.DataFrame]) -> None:
+    frames["trades"].loc[7, "leverage"] = 50.0
+
+    problems = _problems(frames)
+
+    assert problems == ["trades: 1 rows violate 'leverage within [1, 10]'"]
+
+
+def test_inconsistent_bars_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    bar = frames["market_data"].loc[4]
+    frames["market_data"].loc[4, "high"] = bar["low"] * 0.5
+
+    problems = _problems(frames)
+
+    assert problems == ["market_data: 1 rows violate 'low <= open, close <= high'"]
+
+
+def test_every_problem_is_listed_in_one_message(frames: dict[str, pd.DataFrame]) -> None:
+    frames["trades"].loc[0, "price"] = np.nan
+    frames["trades"].loc[1, "leverage"] = 50.0
+    frames["trades"].loc[2, "user_id"] = 999_999
+    frames["users"].loc[0, "capital_usd"] = -5.0
+
+    problems = _problems(frames)
+
+    assert sorted(problems) == sorted(
+        [
+            "users: 1 rows violate 'capital is positive'",
+            "trades.price: 1 null values",
+            "trades: 1 rows violate 'price is positive'",
+            "trades: 1 rows violate 'leverage within [1, 10]'",
+            "trades: 1 rows reference unknown users",
+        ]
+    )
