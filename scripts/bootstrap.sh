@@ -37,6 +37,7 @@ apt_packages() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
   dpkg -s libb64-0d >/dev/null 2>&1 || missing+=(libb64-0d)
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -eq 0 ]; then
     say "debian packages: present"
     return

@@ -1,0 +1,46 @@
+"""The warehouse on PostgreSQL: only the SQLAlchemy URL changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trademaster.pipeline import tasks
+from trademaster.serving.postgres_server import PostgresServer
+from trademaster.serving.tools import MissingToolError
+from trademaster.settings import PipelineSettings
+from trademaster.warehouse import schema
+from trademaster.warehouse.build import generate_frames, read_table
+
+pytestmark = pytest.mark.integration
+
+
+def test_extract_and_validate_against_a_real_postgres(tmp_path: Path) -> None:
+    try:
+        server = PostgresServer()
+    except MissingToolError as exc:
+        pytest.skip(str(exc))
+    with server:
+        settings = PipelineSettings(
+            data_dir=tmp_path / "var",
+            warehouse_url=server.url,
+            n_users=100,
+            n_trades=3_000,
+            n_generated_symbols=6,
+            history_business_days=200,
+            trade_window_business_days=100,
+        )
+        summary = tasks.extract(settings)
+        counts = tasks.validate_data(settings)
+        stored = read_table(settings, schema.trades)
+
+    expected = generate_frames(settings).trades
+    assert summary["url"].startswith("postgresql+psycopg://")
+    assert counts["trades"] == len(expected)
+    pd.testing.assert_frame_equal(
+        stored.sort_values("trade_id", ignore_index=True)[expected.columns],
+        expected.sort_values("trade_id", ignore_index=True),
+        check_dtype=False,
+    )
