@@ -1,8 +1,10 @@
 """Daily training pipeline of the TradeMaster models.
 
-extract -> validate_data -> engineer_features -> train_risk_model -> validate_risk_model
--> export_and_deploy. The steps live in ``trademaster.pipeline.tasks``; this file only wires
-them. Settings come from the environment (``TRADEMASTER_*``), read when a task runs.
+extract -> validate_data -> [models that feed features: train -> validate -> export]
+-> engineer_features -> per model, in parallel: train_<model> -> validate_<model> ->
+export_<model>. The steps live in ``trademaster.pipeline.tasks``; this file only wires them
+(the model list is ``trademaster.training.catalog``, a light import). Settings come from the
+environment (``TRADEMASTER_*``), read when a task runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow.sdk import dag, task
+
+from trademaster.training.catalog import MODELS, ModelDefinition
 
 # The retry delay comes from Airflow's [core] default_task_retry_delay (5 minutes by
 # default; the local runner sets a few seconds so a flaky step does not stall dag.test()).
@@ -33,7 +37,7 @@ def _settings() -> Any:
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["trademaster", "training", "risk-assessment-model"],
+    tags=["trademaster", "training", *(model.name for model in MODELS)],
     doc_md=__doc__,
 )
 def trademaster_training() -> None:
@@ -56,30 +60,43 @@ def trademaster_training() -> None:
         return tasks.engineer_features(_settings())
 
     @task
-    def train_risk_model(features: dict[str, Any]) -> dict[str, Any]:
+    def train(upstream: dict[str, Any], model_name: str) -> dict[str, Any]:
         from trademaster.pipeline import tasks
 
-        return tasks.train_risk(_settings())
+        return tasks.train_model(_settings(), model_name)
 
     @task
-    def validate_risk_model(candidate: dict[str, Any]) -> dict[str, Any]:
+    def validate(candidate: dict[str, Any], model_name: str) -> dict[str, Any]:
         from trademaster.pipeline import tasks
 
-        return tasks.validate_risk(_settings(), candidate)
+        return tasks.validate_model(_settings(), model_name, candidate)
 
     @task
-    def export_and_deploy(decision: dict[str, Any]) -> dict[str, Any]:
+    def export_and_deploy(decision: dict[str, Any], model_name: str) -> dict[str, Any]:
         from trademaster.pipeline import tasks
 
-        return tasks.export_and_deploy(_settings(), decision)
+        return tasks.export_and_deploy(_settings(), model_name, decision)
+
+    def train_validate_export(upstream: Any, model: ModelDefinition) -> Any:
+        """train -> validate -> export for one model; returns the validation XComArg."""
+        suffix = model.task_suffix
+        candidate: Any = train.override(task_id=f"train_{suffix}")(upstream, model.name)
+        decision: Any = validate.override(task_id=f"validate_{suffix}")(candidate, model.name)
+        export_and_deploy.override(task_id=f"export_{suffix}")(decision, model.name)
+        return decision
 
     # Each call returns an XComArg while the DAG is parsed; the task receives the value.
     warehouse: Any = extract()
     counts: Any = validate_data(warehouse)
+    # Models whose outputs are features (sentiment) come first; features wait for their
+    # validation, then the other models train in parallel.
+    gates = [train_validate_export(counts, model) for model in MODELS if model.before_features]
     features: Any = engineer_features(counts)
-    candidate: Any = train_risk_model(features)
-    decision: Any = validate_risk_model(candidate)
-    export_and_deploy(decision)
+    for gate in gates:
+        gate >> features
+    for model in MODELS:
+        if not model.before_features:
+            train_validate_export(features, model)
 
 
 trademaster_training()

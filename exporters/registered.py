@@ -1,4 +1,4 @@
-"""Export of registered MLflow versions into the Triton model repository.
+"""Export of registered MLflow versions into the Triton model repository, for any model.
 
 The MLflow version number becomes the Triton version folder, so the version a client sees in
 a Triton response is the registry's.
@@ -7,107 +7,46 @@ a Triton response is the registry's.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import torch
-
-from exporters.model_spec import ModelSpec, TensorSpec
-from exporters.onnx_export import export_onnx, parity_check
-from exporters.triton_config import write_model_configs, write_model_version
-from trademaster.features.build import MARKET_FEATURES_FILE, USER_BEHAVIOR_FILE
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
+from trademaster.training.catalog import ModelDefinition
 
 log = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
-PARITY_ROWS = 2_000
-INPUT_NAME = "features"
-RISK_OUTPUT = "risk_probability"
-
-
-class ExportParityError(RuntimeError):
-    """The exported graph disagrees with the registered torch model."""
-
-
-def risk_model_spec(name: str, feature_service: str, feature_names: list[str]) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        inputs=(TensorSpec(INPUT_NAME, "FP32", (len(feature_names),)),),
-        outputs=(TensorSpec(RISK_OUTPUT, "FP32", (1,)),),
-        max_batch_size=1024,
-        preferred_batch_sizes=(8, 32, 128),
-        max_queue_delay_us=200,
-        parameters={
-            "feature_service": feature_service,
-            "feature_names": ",".join(feature_names),
-            "task": "binary_classification",
-        },
-    )
-
-
-def real_feature_rows(settings: PipelineSettings, feature_names: list[str], n: int) -> np.ndarray:
-    """Rows of real feature values from the offline store (user and market rows paired)."""
-    rng = np.random.default_rng(settings.seed)
-    user = pd.read_parquet(settings.features_dir / USER_BEHAVIOR_FILE)
-    market = pd.read_parquet(settings.features_dir / MARKET_FEATURES_FILE)
-    user_rows = user.iloc[rng.integers(0, len(user), n)].reset_index(drop=True)
-    market_rows = market.iloc[rng.integers(0, len(market), n)].reset_index(drop=True)
-    combined = pd.concat([user_rows, market_rows], axis=1)
-    return combined[feature_names].to_numpy(dtype=np.float32)
+ARTIFACTS = ("model.onnx", "model.pt", "model.py")
 
 
 def is_exported(repository: Path, name: str, version: int) -> bool:
+    """The model's config and a version folder with something Triton can load exist."""
     version_dir = repository / name / str(version)
     return (repository / name / "config.pbtxt").is_file() and any(
-        (version_dir / artifact).is_file() for artifact in ("model.onnx", "model.pt")
+        (version_dir / artifact).is_file() for artifact in ARTIFACTS
     )
 
 
-def export_version(
-    settings: PipelineSettings, version: registry.RegisteredVersion
-) -> dict[str, Any]:
-    """ONNX export with a dynamic batch, parity check on real rows, configs, version folder."""
-    tags = registry.version_tags(settings, version)
-    feature_names = tags["feature_names"].split(",")
-    spec = risk_model_spec(version.name, tags["feature_service"], feature_names)
-    model = registry.load_torch_model(settings, version)
-    rows = real_feature_rows(settings, feature_names, PARITY_ROWS)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_onnx(
-            model, torch.from_numpy(rows[:4]), Path(tmp) / "model.onnx", INPUT_NAME, [RISK_OUTPUT]
-        )
-        max_abs_diff = parity_check(model, onnx_path, rows)
-        log.info("ONNX parity on %d real rows: max abs diff %.3g", len(rows), max_abs_diff)
-        if not max_abs_diff < PARITY_TOLERANCE:
-            raise ExportParityError(
-                f"{version.name} v{version.version}: ONNX differs from torch by {max_abs_diff:.3g} "
-                f"(tolerance {PARITY_TOLERANCE})"
-            )
-        write_model_configs(settings.model_repository, spec)
-        target = write_model_version(
-            settings.model_repository, spec, version.version, onnx_path, overwrite=True
-        )
-    registry.log_version_metrics(settings, version, {"onnx_parity_max_abs_diff": max_abs_diff})
-    return {
-        "model_name": version.name,
-        "version": version.version,
-        "path": str(target),
-        "onnx_parity_max_abs_diff": max_abs_diff,
-        "parity_rows": len(rows),
-    }
+def exported_versions(repository: Path, name: str) -> list[int]:
+    return sorted(
+        int(path.name)
+        for path in (repository / name).glob("*")
+        if path.name.isdigit() and is_exported(repository, name, int(path.name))
+    )
 
 
-def export_champion(settings: PipelineSettings, name: str) -> dict[str, Any]:
+def export_champion(settings: PipelineSettings, definition: ModelDefinition) -> dict[str, Any]:
     """Exports the ``champion`` version unless the repository already has it."""
-    champion = registry.version_for_alias(settings, name, registry.CHAMPION)
+    champion = registry.version_for_alias(settings, definition.name, registry.CHAMPION)
     if champion is None:
-        raise RuntimeError(f"{name} has no champion version in MLflow; nothing to export")
-    if is_exported(settings.model_repository, name, champion.version):
-        log.info("%s version %d is already in the model repository", name, champion.version)
-        return {"model_name": name, "version": champion.version, "exported": False}
-    return {**export_version(settings, champion), "exported": True}
+        raise RuntimeError(
+            f"{definition.name} has no champion version in MLflow (validation rejected every "
+            "candidate so far); nothing to export"
+        )
+    if is_exported(settings.model_repository, definition.name, champion.version):
+        log.info(
+            "%s version %d is already in the model repository", definition.name, champion.version
+        )
+        return {"model_name": definition.name, "version": champion.version, "exported": False}
+    report = definition.exporter_module().export_version(settings, champion)
+    return {**report, "exported": True}

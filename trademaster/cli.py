@@ -40,8 +40,9 @@ def _pipeline_run(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from exporters.registered import export_champion
     from trademaster.settings import PipelineSettings
+    from trademaster.training.catalog import definition
 
-    print(json.dumps(export_champion(PipelineSettings(), args.model), indent=2))
+    print(json.dumps(export_champion(PipelineSettings(), definition(args.model)), indent=2))
     return 0
 
 

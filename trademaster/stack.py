@@ -29,7 +29,7 @@ from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 
-SERVED_MODELS = ("risk-assessment-model",)
+SAMPLE_MODEL = "risk-assessment-model"
 
 
 class StackSettings(BaseSettings):
@@ -50,14 +50,18 @@ def say(message: str) -> None:
 
 
 def deployed_models(repository: Path) -> list[str]:
-    from exporters.registered import is_exported
+    """Catalog models with at least one exported version in the repository."""
+    from exporters.registered import exported_versions
+    from trademaster.training.catalog import MODELS
 
-    found = []
-    for name in SERVED_MODELS:
-        versions = [int(path.name) for path in (repository / name).glob("*") if path.name.isdigit()]
-        if any(is_exported(repository, name, version) for version in versions):
-            found.append(name)
-    return found
+    return [model.name for model in MODELS if exported_versions(repository, model.name)]
+
+
+def missing_models(repository: Path) -> list[str]:
+    from trademaster.training.catalog import MODELS
+
+    deployed = set(deployed_models(repository))
+    return [model.name for model in MODELS if model.name not in deployed]
 
 
 def _port_or_free(port: int) -> int | None:
@@ -91,7 +95,7 @@ def sample_request(settings: PipelineSettings) -> dict[str, Any]:
     with engine.connect() as connection:
         user_id, symbol = connection.execute(query).one()
     engine.dispose()
-    return {"user_id": int(user_id), "symbol": str(symbol), "model_name": SERVED_MODELS[0]}
+    return {"user_id": int(user_id), "symbol": str(symbol), "model_name": SAMPLE_MODEL}
 
 
 @contextmanager
@@ -107,7 +111,7 @@ def gateway_process(
         "GATEWAY_FEAST_REDIS": feast_redis,
         "GATEWAY_TRITON_GRPC_URL": triton_grpc,
         "GATEWAY_FEATURE_STORE_ROOT": str(settings.feature_store_root.resolve()),
-        "GATEWAY_REQUIRED_MODELS": json.dumps(list(SERVED_MODELS)),
+        "GATEWAY_REQUIRED_MODELS": json.dumps(deployed_models(settings.model_repository)),
         "GATEWAY_LOG_LEVEL": "warning",
     }
     log_path = settings.resolved_data_dir / "gateway.log"
@@ -168,12 +172,13 @@ def running_stack(
         feast_redis = f"127.0.0.1:{redis.port}"
         settings = settings.model_copy(update={"online_store_redis": feast_redis})
 
-        if not deployed_models(settings.model_repository):
-            say("no model deployed yet: running the training pipeline (Airflow dag.test)")
+        missing = missing_models(settings.model_repository)
+        if missing:
+            say(f"not deployed yet: {', '.join(missing)}; running the training pipeline")
             took = run_training_dag(settings)
             say(f"pipeline finished in {took:.0f} s")
         else:
-            say("model already deployed: loading the existing features into Redis")
+            say("every model is deployed: loading the existing features into Redis")
             apply_and_materialize(settings)
         models = deployed_models(settings.model_repository)
         if not models:

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from exporters.registered import export_version
+from exporters.risk_model import export_version
 from tests.integration.stack import RISK_MODEL, running_gateway, wait_for
 from trademaster.features.store import feature_service_columns, open_feature_store
 from trademaster.serving.deploy import load_into_triton

@@ -11,6 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tests.integration.stack import RISK_MODEL
 from trademaster.features.store import open_feature_store
 from trademaster.settings import PipelineSettings
+from trademaster.training.catalog import MODELS
 from trademaster.training.registry import configure_mlflow
 
 pytestmark = pytest.mark.integration
@@ -19,9 +20,11 @@ TASKS = (
     "extract",
     "validate_data",
     "engineer_features",
-    "train_risk_model",
-    "validate_risk_model",
-    "export_and_deploy",
+    *(
+        f"{step}_{model.task_suffix}"
+        for model in MODELS
+        for step in ("train", "validate", "export")
+    ),
 )
 
 

@@ -45,25 +45,37 @@ def engineer_features(settings: PipelineSettings) -> dict[str, Any]:
     return {**summary, **apply_and_materialize(settings)}
 
 
-def train_risk(settings: PipelineSettings) -> dict[str, Any]:
-    from trademaster.training.risk_pipeline import train_and_register
+def train_model(settings: PipelineSettings, model_name: str) -> dict[str, Any]:
+    """Trains ``model_name`` and registers it as a new version aliased ``challenger``."""
+    from trademaster.training.catalog import definition
 
-    return train_and_register(settings)
-
-
-def validate_risk(settings: PipelineSettings, candidate: dict[str, Any]) -> dict[str, Any]:
-    from trademaster.training.risk_pipeline import validate_candidate
-
-    return validate_candidate(settings, candidate)
+    return definition(model_name).training_module().train_and_register(settings)
 
 
-def export_and_deploy(settings: PipelineSettings, decision: dict[str, Any]) -> dict[str, Any]:
-    """Exports the champion into the Triton model repository and loads it if Triton runs."""
+def validate_model(
+    settings: PipelineSettings, model_name: str, candidate: dict[str, Any]
+) -> dict[str, Any]:
+    """Promotes the challenger to ``champion`` only if the model's rule accepts it."""
+    from trademaster.training.catalog import definition
+    from trademaster.training.promotion import validate_candidate
+
+    return validate_candidate(settings, definition(model_name), candidate)
+
+
+def export_and_deploy(
+    settings: PipelineSettings, model_name: str, decision: dict[str, Any]
+) -> dict[str, Any]:
+    """Exports the champion into the Triton model repository and loads it if Triton runs.
+
+    A rejected candidate changes nothing: the champion (if any) stays what is served.
+    """
     from exporters.registered import export_champion
     from trademaster.serving.deploy import load_into_triton
+    from trademaster.training.catalog import definition
 
-    report = export_champion(settings, decision["model_name"])
-    if settings.triton_url:
-        load_into_triton(settings.triton_url, decision["model_name"])
+    report = export_champion(settings, definition(model_name))
+    report["candidate_promoted"] = decision["promoted"]
+    if settings.triton_url and report["exported"]:
+        load_into_triton(settings.triton_url, model_name)
         report["loaded_into_triton"] = settings.triton_url
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from trademaster.training.evaluation import (
     logistic_baseline,
     prevalence_baseline,
 )
+from trademaster.training.promotion import champion_metric
 from trademaster.training.risk_model import TrainingConfig, fit_risk_model, predict
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,13 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
 
     config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
     model, fit_info = fit_risk_model(train_x, train_y, config)
+    champion = champion_metric(
+        settings,
+        MODEL_NAME,
+        lambda previous: binary_metrics(holdout_y, predict(previous, holdout_x)),
+    )
     metrics = {
+        **champion,
         **{
             f"holdout_{k}": v
             for k, v in binary_metrics(holdout_y, predict(model, holdout_x)).items()
@@ -96,10 +104,11 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
 
 
 def promotion_decision(
-    candidate: dict[str, float], champion: dict[str, float] | None, min_lift: float
+    candidate: Mapping[str, float], champion: Mapping[str, float] | None, min_lift: float
 ) -> tuple[bool, str]:
     """Pure rule: beat the prevalence baseline by ``min_lift`` AUC and on log loss, and stay
-    within tolerance of the logistic baseline and of the current champion."""
+    within tolerance of the logistic baseline and of the current champion (``champion`` holds
+    the champion's metrics on the candidate's holdout)."""
     auc = candidate["holdout_auc"]
     if auc < candidate["prevalence_auc"] + min_lift:
         return False, (
@@ -122,27 +131,6 @@ def promotion_decision(
     )
 
 
-def validate_candidate(settings: PipelineSettings, candidate: dict[str, Any]) -> dict[str, Any]:
-    """Promotes the challenger to ``champion`` if it passes ``promotion_decision``."""
-    version = registry.RegisteredVersion(MODEL_NAME, int(candidate["version"]), candidate["run_id"])
-    champion = registry.version_for_alias(settings, MODEL_NAME, registry.CHAMPION)
-    champion_metrics = (
-        registry.run_metrics(settings, champion.run_id)
-        if champion and champion.version != version.version
-        else None
-    )
-    promoted, reason = promotion_decision(
-        candidate["metrics"], champion_metrics, settings.min_auc_lift
-    )
-    if promoted:
-        registry.promote(settings, version, reason)
-    else:
-        registry.reject(settings, version, reason)
-    current = registry.version_for_alias(settings, MODEL_NAME, registry.CHAMPION)
-    return {
-        "model_name": MODEL_NAME,
-        "candidate_version": version.version,
-        "promoted": promoted,
-        "reason": reason,
-        "champion_version": current.version if current else None,
-    }
+def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:
+    champion = {"holdout_auc": metrics["champion_auc"]} if "champion_auc" in metrics else None
+    return promotion_decision(metrics, champion, settings.min_auc_lift)

@@ -6,16 +6,18 @@ from typing import Any
 
 import pytest
 
+from trademaster.training.catalog import MODELS, ModelDefinition
+
 DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"
 DAG_ID = "trademaster_training"
-TASK_ORDER = [
-    "extract",
-    "validate_data",
-    "engineer_features",
-    "train_risk_model",
-    "validate_risk_model",
-    "export_and_deploy",
-]
+SHARED_TASKS = ["extract", "validate_data", "engineer_features"]
+
+
+def _model_tasks(model: ModelDefinition) -> list[str]:
+    return [f"{step}_{model.task_suffix}" for step in ("train", "validate", "export")]
+
+
+ALL_TASKS = SHARED_TASKS + [task for model in MODELS for task in _model_tasks(model)]
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +53,26 @@ def test_every_task_retries_twice(dagbag: Any) -> None:
     dag = dagbag.dags[DAG_ID]
 
     retries = {task.task_id: task.retries for task in dag.tasks}
-    assert retries == dict.fromkeys(TASK_ORDER, 2)
+    assert retries == dict.fromkeys(ALL_TASKS, 2)
 
 
-def test_tasks_run_in_a_chain(dagbag: Any) -> None:
+def test_shared_steps_run_in_a_chain(dagbag: Any) -> None:
     dag = dagbag.dags[DAG_ID]
 
-    for upstream, downstream in itertools.pairwise(TASK_ORDER):
-        assert dag.get_task(upstream).downstream_task_ids == {downstream}
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert dag.get_task(TASK_ORDER[0]).upstream_task_ids == set()
-    assert dag.get_task(TASK_ORDER[-1]).downstream_task_ids == set()
-    assert [task.task_id for task in dag.topological_sort()] == TASK_ORDER
+    for upstream, downstream in itertools.pairwise(SHARED_TASKS):
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    assert dag.get_task("extract").upstream_task_ids == set()
+
+
+def test_each_model_trains_validates_and_exports_after_its_inputs(dagbag: Any) -> None:
+    dag = dagbag.dags[DAG_ID]
+
+    for model in MODELS:
+        train, validate, export = _model_tasks(model)
+        inputs = "validate_data" if model.before_features else "engineer_features"
+        assert dag.get_task(train).upstream_task_ids == {inputs}
+        assert dag.get_task(validate).upstream_task_ids == {train}
+        assert dag.get_task(export).upstream_task_ids == {validate}
+        assert dag.get_task(export).downstream_task_ids == set()
+        if model.before_features:
+            assert "engineer_features" in dag.get_task(validate).downstream_task_ids

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporters.registered import risk_model_spec
+from exporters.risk_model import risk_model_spec
 from exporters.triton_config import render_cpu_config, render_gpu_config
 from trademaster.features.store import feature_service_columns, load_definitions
 from trademaster.settings import PROJECT_ROOT
