@@ -105,3 +105,10 @@ risk_model_v1 = FeatureService(
     description="Inputs of risk-assessment-model, in model order.",
     tags={"model": "risk-assessment-model"},
 )
+
+behavior_model_v1 = FeatureService(
+    name="behavior_model_v1",
+    features=[user_behavior_fv],
+    description="Inputs of behavioral-pattern-classifier, in model order.",
+    tags={"model": "behavioral-pattern-classifier"},
+)

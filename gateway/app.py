@@ -17,6 +17,7 @@ from gateway.features import OnlineFeatures
 from gateway.routers import health, models, predict
 from gateway.service import PredictionService
 from gateway.settings import GatewaySettings
+from gateway.tasks.base import Context
 from gateway.triton import TritonGateway
 from trademaster.features.store import open_feature_store
 
@@ -40,7 +41,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             app.state.settings = settings
             app.state.catalog = catalog
             app.state.cache = cache
-            app.state.service = PredictionService(catalog, OnlineFeatures(store), triton, cache)
+            context = Context(OnlineFeatures(store), triton, catalog)
+            app.state.service = PredictionService(context, cache)
             yield
         finally:
             await catalog.stop()

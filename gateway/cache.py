@@ -1,9 +1,14 @@
-"""Prediction cache in Redis. Redis failing never fails a prediction: the cache is bypassed."""
+"""Prediction cache in Redis. Redis failing never fails a prediction: the cache is bypassed.
+
+Keys hold the model name, the model version and the feature service in clear, then a digest
+of the effective model inputs (feature values after overrides, text, ...): a new version
+never matches its predecessor's entries, and an override never matches the plain features.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -14,47 +19,48 @@ from gateway import metrics
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "tm:pred:v1"
+KEY_PREFIX = "tm:pred:v2"
 
 
-def cache_key(
-    model_name: str,
-    model_version: int,
-    feature_service: str,
-    entities: dict[str, Any],
-    overrides: dict[str, float],
-) -> str:
-    """Model name and version in clear (so a new version never matches), the rest hashed."""
-    payload = orjson.dumps(
-        {"entities": entities, "overrides": overrides}, option=orjson.OPT_SORT_KEYS
-    )
-    digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
-    return f"{KEY_PREFIX}:{model_name}:{model_version}:{feature_service}:{digest}"
+def cache_key(model_name: str, model_version: int, feature_service: str, digest: str) -> str:
+    return f"{KEY_PREFIX}:{model_name}:{model_version}:{feature_service or '-'}:{digest}"
 
 
 class PredictionCache:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
+        self._lookups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
 
-    async def get(self, key: str) -> dict[str, Any] | None:
+    async def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        if not keys:
+            return []
         try:
-            raw = await self._redis.get(key)
+            raw = await self._redis.mget(keys)
         except (RedisError, OSError) as exc:
             metrics.CACHE_BYPASSED.labels("get").inc()
             log.debug("cache get bypassed: %s", exc)
-            return None
-        if raw is None:
-            return None
-        value: dict[str, Any] = orjson.loads(raw)
-        return value
+            return [None] * len(keys)
+        return [orjson.loads(value) if value is not None else None for value in raw]
 
-    async def set(self, key: str, value: dict[str, Any]) -> None:
+    async def set_many(self, values: dict[str, dict[str, Any]]) -> None:
+        if not values:
+            return
         try:
-            await self._redis.set(key, orjson.dumps(value), ex=self._ttl_s)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(key, orjson.dumps(value), ex=self._ttl_s)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             metrics.CACHE_BYPASSED.labels("set").inc()
             log.debug("cache set bypassed: %s", exc)
+
+    def record_ratio(self, model_name: str, version: str, hits: int, lookups: int) -> None:
+        counts = self._lookups[(model_name, version)]
+        counts[0] += hits
+        counts[1] += lookups
+        if counts[1]:
+            metrics.CACHE_HIT_RATIO.labels(model_name, version).set(counts[0] / counts[1])
 
     async def ping(self) -> bool:
         try:

@@ -33,6 +33,16 @@ class EntityNotFound(GatewayError):
     code = "entity_not_found"
 
 
+class InvalidRequest(GatewayError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class InvalidFeatures(GatewayError):
     status_code = 422
     code = "invalid_features"

@@ -1,43 +1,61 @@
-"""Every Prometheus metric of the gateway, declared once."""
+"""Every Prometheus metric of the gateway, declared once. Labels are bounded: model names
+come from Triton's repository (unknown names become "unknown"), versions from Triton."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.002,
-    0.003,
-    0.005,
-    0.0075,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-)
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
 
 PREDICTION_REQUESTS = Counter(
-    "ml_prediction_requests_total", "Prediction requests received", ["model_name"]
-)
+    "ml_prediction_requests_total", "Predictions requested (batch rows count one each)",
+    ["model_name"],
+)  # fmt: skip
 PREDICTION_DURATION = Histogram(
     "ml_prediction_duration_seconds",
-    "End-to-end prediction latency inside the gateway",
+    "Prediction latency inside the gateway (a batch observes once per model)",
     ["model_name"],
     buckets=LATENCY_BUCKETS,
 )
 PREDICTION_ERRORS = Counter(
-    "ml_prediction_errors_total", "Prediction requests that failed", ["model_name", "error"]
+    "ml_prediction_errors_total", "Predictions that failed", ["model_name", "error"]
+)
+VERSION_PREDICTIONS = Counter(
+    "ml_version_predictions_total",
+    "Predictions answered, by served version and route (primary, canary)",
+    ["model_name", "model_version", "route"],
+)
+FEAST_DURATION = Histogram(
+    "feast_feature_retrieval_duration_seconds",
+    "One Feast online read (all rows of a request or batch)",
+    ["model_name", "model_version"],
+    buckets=LATENCY_BUCKETS,
+)
+TRITON_DURATION = Histogram(
+    "ml_triton_request_duration_seconds",
+    "One Triton inference call",
+    ["model_name", "model_version"],
+    buckets=LATENCY_BUCKETS,
 )
 CACHE_LOOKUPS = Counter(
-    "ml_prediction_cache_lookups_total", "Prediction cache lookups", ["model_name", "result"]
+    "ml_prediction_cache_lookups_total",
+    "Prediction cache lookups",
+    ["model_name", "model_version", "result"],
+)
+CACHE_HIT_RATIO = Gauge(
+    "ml_prediction_cache_hit_ratio",
+    "Cache hits / lookups since the gateway started",
+    ["model_name", "model_version"],
 )
 CACHE_BYPASSED = Counter(
     "ml_prediction_cache_bypassed_total", "Cache operations skipped because Redis failed", ["op"]
+)
+STALE_FEATURES = Counter(
+    "ml_stale_features_total",
+    "Predictions made with features older than their view's ttl",
+    ["model_name", "feature_view"],
 )
 MODEL_READY = Gauge(
     "ml_model_ready", "1 when the model has a ready version in Triton", ["model_name"]

@@ -5,38 +5,86 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9.]{1,16}$")]
+FeatureName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+
+MAX_TEXT_CHARS = 1_000
+MAX_PORTFOLIO_SYMBOLS = 50
 
 
 class PredictRequest(BaseModel):
+    """One prediction. Which fields are required depends on the model:
+
+    - risk-assessment-model: ``user_id`` and ``symbol``
+    - behavioral-pattern-classifier: ``user_id``
+    - price-prediction-lstm: ``symbol``
+    - sentiment-analyzer: ``text``
+    - portfolio-optimizer: ``symbols`` (the holdings), optional ``max_weight``, ``risk_aversion``
+    """
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"user_id": 42, "symbol": "SYN007", "model_name": "risk-assessment-model"}]
+            "examples": [
+                {"model_name": "risk-assessment-model", "user_id": 42, "symbol": "SYN007"},
+                {"model_name": "sentiment-analyzer", "text": "Acme beats estimates"},
+                {"model_name": "portfolio-optimizer", "symbols": ["SYN001", "SYN002"]},
+            ]
         },
     )
 
-    user_id: int = Field(ge=1, le=2**53, description="TradeMaster user id")
-    symbol: Symbol = Field(description="Instrument, e.g. SYN007 (generated) or GOOG (real)")
     model_name: ModelName = "risk-assessment-model"
-    feature_overrides: dict[str, FiniteFloat] = Field(
+    user_id: int | None = Field(default=None, ge=1, le=2**53, description="TradeMaster user id")
+    symbol: Symbol | None = Field(default=None, description="e.g. SYN007 (generated) or GOOG")
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
+    symbols: list[Symbol] | None = Field(
+        default=None, min_length=2, max_length=MAX_PORTFOLIO_SYMBOLS, description="Holdings"
+    )
+    max_weight: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    risk_aversion: float | None = Field(default=None, gt=0, le=1_000, allow_inf_nan=False)
+    feature_overrides: dict[FeatureName, FiniteFloat] = Field(
         default_factory=dict,
         max_length=64,
-        description="Replace online feature values by name (what-if analysis); finite numbers",
+        description="Replace online feature values by name (what-if); finite and within the "
+        "range the model was trained on",
     )
+    explain: bool = Field(default=False, description="Add feature_importance (tabular models)")
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct(cls, symbols: list[str] | None) -> list[str] | None:
+        if symbols is not None and len(set(symbols)) != len(symbols):
+            raise ValueError("symbols must be distinct")
+        return symbols
+
+
+class Interval(BaseModel):
+    level: float = Field(description="Nominal coverage, e.g. 0.9")
+    lower: float
+    upper: float
 
 
 class PredictResponse(BaseModel):
     model_name: str
     model_version: int
-    prediction: float = Field(description="risk-assessment-model: probability of a large loss")
-    confidence: float = Field(description="Probability of the predicted class")
+    prediction: float | str | dict[str, float] = Field(
+        description="risk: loss probability; behaviour: archetype; price: next log return; "
+        "sentiment: score in [-1, 1]; portfolio: weights by symbol"
+    )
+    confidence: float | Interval = Field(
+        description="Classifiers: probability of the predicted class. Regressions: split "
+        "conformal interval"
+    )
+    probabilities: dict[str, float] | None = None
+    feature_importance: dict[str, float] | None = Field(
+        default=None, description="Change of the output when a feature is set to its median"
+    )
     timestamp: datetime
-    feature_service: str
+    feature_service: str | None
     cached: bool
     stale_features: list[str] = Field(
         default_factory=list, description="Feature views whose values are older than their ttl"
@@ -53,6 +101,8 @@ class ModelStatus(BaseModel):
     ready: bool
     state: str
     version: int | None
+    versions: list[int]
+    task: str | None
     feature_service: str | None
     features: list[str]
 

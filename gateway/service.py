@@ -1,21 +1,28 @@
-"""The prediction service: knows models, features, cache and Triton; knows nothing of HTTP."""
+"""The prediction service: models, features, cache and Triton; knows nothing of HTTP.
+
+Requests for the same model are served together: one Feast read, one cache round trip
+(MGET), one Triton call for the misses, one cache write. A single prediction is a batch of
+one. A row that fails (unknown entity) gets its own error; a dependency failure fails the
+rows of that model only.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from gateway import metrics
 from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
-from gateway.errors import GatewayError, InferenceFailed, InvalidFeatures
-from gateway.features import OnlineFeatures
+from gateway.errors import GatewayError, InferenceFailed
 from gateway.schemas import PredictRequest, PredictResponse
-from gateway.triton import ServedModel, TritonGateway
+from gateway.tasks.base import Context, Prepared
+from gateway.tasks.registry import adapter_for
+from gateway.triton import ServedModel
 
 
 @dataclass(frozen=True)
@@ -24,83 +31,126 @@ class Prediction:
     cache_hit: bool
 
 
+Outcome = Prediction | GatewayError
+
+
 class PredictionService:
-    def __init__(
-        self,
-        catalog: ModelCatalog,
-        features: OnlineFeatures,
-        triton: TritonGateway,
-        cache: PredictionCache,
-    ) -> None:
-        self._catalog = catalog
-        self._features = features
-        self._triton = triton
+    def __init__(self, context: Context, cache: PredictionCache) -> None:
+        self._ctx = context
+        self._catalog: ModelCatalog = context.catalog
         self._cache = cache
 
     async def predict(self, request: PredictRequest) -> Prediction:
-        started = time.perf_counter()
-        # Only names Triton knows become label values: client input must not grow the series.
-        model_label = request.model_name if self._catalog.knows(request.model_name) else "unknown"
-        metrics.PREDICTION_REQUESTS.labels(model_label).inc()
-        try:
-            prediction = await self._predict(request)
-        except GatewayError as exc:
-            metrics.PREDICTION_ERRORS.labels(model_label, exc.code).inc()
-            raise
-        metrics.PREDICTION_DURATION.labels(model_label).observe(time.perf_counter() - started)
-        return prediction
+        (outcome,) = await self.predict_many([request])
+        if isinstance(outcome, GatewayError):
+            raise outcome
+        return outcome
 
-    async def _predict(self, request: PredictRequest) -> Prediction:
-        model = self._catalog.resolve(request.model_name)
+    async def predict_many(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            groups[request.model_name].append(index)
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        for name, indices in groups.items():
+            label = name if self._catalog.knows(name) else "unknown"
+            started = time.perf_counter()
+            metrics.PREDICTION_REQUESTS.labels(label).inc(len(indices))
+            try:
+                results = await self._predict_model([requests[i] for i in indices])
+            except GatewayError as exc:
+                results = [exc] * len(indices)
+            for index, outcome in zip(indices, results, strict=True):
+                outcomes[index] = outcome
+                if isinstance(outcome, GatewayError):
+                    metrics.PREDICTION_ERRORS.labels(label, outcome.code).inc()
+            metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _predict_model(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
+        model = self._catalog.resolve(requests[0].model_name)
         try:
-            return await self._predict_with(model, request)
+            return await self._predict_version(model, requests)
         except InferenceFailed:
             # The version may just have been replaced (promotion): re-read and retry once.
             await self._catalog.refresh()
-            current = self._catalog.resolve(request.model_name)
+            current = self._catalog.resolve(model.name)
             if current.version == model.version:
                 raise
-            return await self._predict_with(current, request)
+            return await self._predict_version(current, requests)
 
-    async def _predict_with(self, model: ServedModel, request: PredictRequest) -> Prediction:
-        unknown = sorted(set(request.feature_overrides) - set(model.feature_names))
-        if unknown:
-            raise InvalidFeatures(
-                f"unknown feature(s) in feature_overrides: {', '.join(unknown)}; "
-                f"{model.name} uses: {', '.join(model.feature_names)}"
+    async def _predict_version(
+        self, model: ServedModel, requests: Sequence[PredictRequest]
+    ) -> list[Outcome]:
+        adapter = adapter_for(model)
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        valid: list[int] = []
+        for index, request in enumerate(requests):
+            try:
+                adapter.validate(model, request)
+                valid.append(index)
+            except GatewayError as exc:
+                outcomes[index] = exc
+        if valid:
+            prepared = await adapter.prepare(self._ctx, model, [requests[i] for i in valid])
+            ready: list[tuple[int, Prepared]] = []
+            for index, item in zip(valid, prepared, strict=True):
+                if isinstance(item, GatewayError):
+                    outcomes[index] = item
+                else:
+                    ready.append((index, item))
+            await self._answer(model, adapter, ready, outcomes)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _answer(
+        self,
+        model: ServedModel,
+        adapter: Any,
+        ready: list[tuple[int, Prepared]],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        if not ready:
+            return
+        version = str(model.version)
+        feature_service = model.feature_service or ""
+        keys = [
+            cache_key(model.name, model.version, feature_service, item.cache_digest())
+            for _, item in ready
+        ]
+        cached = await self._cache.get_many(keys)
+        misses = [
+            (position, pair) for position, pair in enumerate(ready) if cached[position] is None
+        ]
+        hits = len(ready) - len(misses)
+        metrics.CACHE_LOOKUPS.labels(model.name, version, "hit").inc(hits)
+        metrics.CACHE_LOOKUPS.labels(model.name, version, "miss").inc(len(misses))
+        self._cache.record_ratio(model.name, version, hits, len(ready))
+
+        for position, (index, _) in enumerate(ready):
+            value = cached[position]
+            if value is not None:
+                response = PredictResponse(**{**value, "cached": True})
+                outcomes[index] = Prediction(response, cache_hit=True)
+        if not misses:
+            return
+        answers = await adapter.infer(self._ctx, model, [item for _, (_, item) in misses])
+        to_cache: dict[str, dict[str, Any]] = {}
+        now = datetime.now(UTC)
+        for (position, (index, item)), answer in zip(misses, answers, strict=True):
+            if isinstance(answer, GatewayError):
+                outcomes[index] = answer
+                continue
+            for view in item.stale_views:
+                metrics.STALE_FEATURES.labels(model.name, view).inc()
+            response = PredictResponse(
+                model_name=model.name,
+                model_version=model.version,
+                timestamp=now,
+                feature_service=model.feature_service,
+                cached=False,
+                stale_features=list(item.stale_views),
+                **answer,
             )
-        entities = {"user_id": request.user_id, "symbol": request.symbol}
-        key = cache_key(
-            model.name, model.version, model.feature_service, entities, request.feature_overrides
-        )
-        cached = await self._cache.get(key)
-        metrics.CACHE_LOOKUPS.labels(model.name, "hit" if cached else "miss").inc()
-        if cached is not None:
-            return Prediction(PredictResponse(**{**cached, "cached": True}), cache_hit=True)
-
-        row = await self._features.read(model.feature_service, entities)
-        values = {**row.values, **request.feature_overrides}
-        missing = [name for name in model.feature_names if values.get(name) is None]
-        if missing:
-            raise InvalidFeatures(
-                f"features without a value: {', '.join(missing)}; pass them in feature_overrides"
-            )
-        vector = np.array([[values[name] for name in model.feature_names]], dtype=np.float32)
-        probability = float((await self._triton.infer(model, vector)).reshape(-1)[0])
-        response = self._response(model, probability, list(row.stale_views))
-        await self._cache.set(key, response.model_dump(mode="json", exclude={"cached"}))
-        return Prediction(response, cache_hit=False)
-
-    @staticmethod
-    def _response(model: ServedModel, probability: float, stale: list[str]) -> PredictResponse:
-        payload: dict[str, Any] = {
-            "model_name": model.name,
-            "model_version": model.version,
-            "prediction": probability,
-            "confidence": max(probability, 1.0 - probability),
-            "timestamp": datetime.now(UTC),
-            "feature_service": model.feature_service,
-            "cached": False,
-            "stale_features": stale,
-        }
-        return PredictResponse(**payload)
+            outcomes[index] = Prediction(response, cache_hit=False)
+            to_cache[keys[position]] = response.model_dump(mode="json", exclude={"cached"})
+        metrics.VERSION_PREDICTIONS.labels(model.name, version, "primary").inc(len(ready))
+        await self._cache.set_many(to_cache)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from gateway import metrics
 from gateway.errors import InferenceFailed
 
 log = logging.getLogger(__name__)
@@ -17,39 +20,54 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A model version ready in Triton, with what its config says about its inputs."""
+    """A model version ready in Triton, with what its config says about how to call it."""
 
     name: str
     version: int
-    feature_service: str
-    feature_names: tuple[str, ...]
-    input_name: str
-    output_name: str
     task: str
+    parameters: Mapping[str, str]
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def parameter(self, key: str, default: str = "") -> str:
+        return self.parameters.get(key, default)
+
+    def parameter_list(self, key: str) -> tuple[str, ...]:
+        return tuple(item for item in self.parameter(key).split(",") if item)
+
+    def parameter_floats(self, key: str) -> tuple[float, ...]:
+        return tuple(float(item) for item in self.parameter_list(key))
+
+    @property
+    def feature_service(self) -> str | None:
+        return self.parameter("feature_service") or None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.parameter_list("feature_names")
 
 
 @dataclass(frozen=True)
 class RepositoryEntry:
     name: str
     state: str
-    served: ServedModel | None
-
-
-def _parameter(config: dict[str, Any], key: str, default: str = "") -> str:
-    value = config.get("parameters", {}).get(key, {})
-    return str(value.get("string_value", default))
+    versions: tuple[int, ...] = ()
+    served: ServedModel | None = None
+    by_version: Mapping[int, ServedModel] = field(default_factory=dict)
 
 
 def served_model_from_config(name: str, version: int, config: dict[str, Any]) -> ServedModel:
-    features = _parameter(config, "feature_names")
+    parameters = {
+        key: str(value.get("string_value", ""))
+        for key, value in config.get("parameters", {}).items()
+    }
     return ServedModel(
         name=name,
         version=version,
-        feature_service=_parameter(config, "feature_service"),
-        feature_names=tuple(f for f in features.split(",") if f),
-        input_name=config["input"][0]["name"],
-        output_name=config["output"][0]["name"],
-        task=_parameter(config, "task", "binary_classification"),
+        task=parameters.get("task", "binary_classification"),
+        parameters=parameters,
+        input_names=tuple(tensor["name"] for tensor in config.get("input", [])),
+        output_names=tuple(tensor["name"] for tensor in config.get("output", [])),
     )
 
 
@@ -57,59 +75,71 @@ class TritonGateway:
     def __init__(self, url: str, timeout_s: float) -> None:
         self._client = grpcclient.InferenceServerClient(url=url)
         self._timeout_s = timeout_s
-        self._configs: dict[tuple[str, int], dict[str, Any]] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._versions_seen: dict[str, tuple[int, ...]] = {}
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def is_live(self) -> bool:
-        try:
-            return bool(await self._client.is_server_live(client_timeout=self._timeout_s))
-        except (InferenceServerException, OSError):
-            return False
-
     async def repository(self) -> list[RepositoryEntry]:
-        """Every model in the repository, with its newest ready version if any."""
+        """Every model in the repository with its ready versions (newest is the default)."""
         index = await self._client.get_model_repository_index(
             as_json=True, client_timeout=self._timeout_s
         )
-        ready: dict[str, int] = {}
+        ready: dict[str, set[int]] = {}
         states: dict[str, str] = {}
         for model in index.get("models", []):
             name, state = model["name"], model.get("state", "UNKNOWN")
             if state == "READY" and model.get("version"):
-                ready[name] = max(ready.get(name, 0), int(model["version"]))
-            states.setdefault(name, state)
-            if state == "READY":
+                ready.setdefault(name, set()).add(int(model["version"]))
                 states[name] = state
+            else:
+                states.setdefault(name, state)
         entries = []
         for name, state in states.items():
-            served = None
-            if name in ready:
-                config = await self._config(name, ready[name])
-                served = served_model_from_config(name, ready[name], config)
-            entries.append(RepositoryEntry(name, state, served))
+            versions = tuple(sorted(ready.get(name, ())))
+            if not versions:
+                entries.append(RepositoryEntry(name, state))
+                continue
+            # A new set of versions may come with a new config (exports rewrite it).
+            changed = self._versions_seen.get(name) != versions
+            config = await self._config(name, refresh=changed)
+            self._versions_seen[name] = versions
+            by_version = {v: served_model_from_config(name, v, config) for v in versions}
+            entries.append(
+                RepositoryEntry(name, state, versions, by_version[versions[-1]], by_version)
+            )
         return entries
 
-    async def _config(self, name: str, version: int) -> dict[str, Any]:
-        key = (name, version)
-        if key not in self._configs:
+    async def _config(self, name: str, refresh: bool) -> dict[str, Any]:
+        if refresh or name not in self._configs:
             response = await self._client.get_model_config(
                 name, as_json=True, client_timeout=self._timeout_s
             )
-            self._configs[key] = response["config"]
-        return self._configs[key]
+            self._configs[name] = response["config"]
+        return self._configs[name]
 
-    async def infer(self, model: ServedModel, rows: np.ndarray) -> np.ndarray:
-        """Runs ``rows`` (batch x features) through the exact version in ``model``."""
-        request_input = grpcclient.InferInput(model.input_name, list(rows.shape), "FP32")
-        request_input.set_data_from_numpy(rows.astype(np.float32, copy=False))
+    async def infer(
+        self,
+        model: ServedModel,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """One call to the exact version in ``model``; arrays include the batch dimension."""
+        request_inputs = []
+        for name, array in inputs.items():
+            datatype = "BYTES" if array.dtype == np.object_ else np_to_triton_dtype(array.dtype)
+            tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+            tensor.set_data_from_numpy(array)
+            request_inputs.append(tensor)
+        wanted = list(outputs or model.output_names)
+        started = time.perf_counter()
         try:
             result = await self._client.infer(
                 model.name,
-                [request_input],
+                request_inputs,
                 model_version=str(model.version),
-                outputs=[grpcclient.InferRequestedOutput(model.output_name)],
+                outputs=[grpcclient.InferRequestedOutput(name) for name in wanted],
                 client_timeout=self._timeout_s,
             )
         except InferenceServerException as exc:
@@ -117,7 +147,14 @@ class TritonGateway:
                 f"Triton could not serve {model.name} version {model.version}: {exc.message()}",
                 model_name=model.name,
             ) from exc
-        output = result.as_numpy(model.output_name)
-        if output is None:
-            raise InferenceFailed(f"Triton returned no output for {model.name}")
-        return output
+        finally:
+            metrics.TRITON_DURATION.labels(model.name, str(model.version)).observe(
+                time.perf_counter() - started
+            )
+        arrays = {}
+        for name in wanted:
+            array = result.as_numpy(name)
+            if array is None:
+                raise InferenceFailed(f"Triton returned no {name} for {model.name}")
+            arrays[name] = array
+        return arrays

@@ -18,6 +18,8 @@ async def list_models(catalog: CatalogDep) -> list[ModelStatus]:
             ready=entry.served is not None,
             state=entry.state,
             version=entry.served.version if entry.served else None,
+            versions=list(entry.versions),
+            task=entry.served.task if entry.served else None,
             feature_service=entry.served.feature_service if entry.served else None,
             features=list(entry.served.feature_names) if entry.served else [],
         )

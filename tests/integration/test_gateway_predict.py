@@ -181,8 +181,7 @@ def test_operational_endpoints(gateway: Gateway) -> None:
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
     assert ready.json()["models"] == {RISK_MODEL: True}
-    (model,) = models.json()
-    assert model["name"] == RISK_MODEL
+    model = next(entry for entry in models.json() if entry["name"] == RISK_MODEL)
     assert model["version"] == 1
     assert len(model["features"]) == 15
     for name in ("ml_prediction_requests_total", "ml_prediction_duration_seconds_count"):

@@ -41,6 +41,12 @@ def empty_triton(private_repository: PipelineSettings, tmp_path: Path) -> Iterat
         yield t
 
 
+def _served_version(client: httpx.Client) -> int | None:
+    models = {entry["name"]: entry for entry in client.get("/models").json()}
+    version: int | None = models[RISK_MODEL]["version"]
+    return version
+
+
 def _onnx_prediction(settings: PipelineSettings, version: int) -> float:
     store = open_feature_store(settings.feature_store_root, settings.online_store_redis)
     service = store.get_feature_service("risk_model_v1")
@@ -115,7 +121,7 @@ def test_new_version_is_served_and_the_cache_never_returns_the_old_answer(
             export_version(private_repository, version)
             load_into_triton(empty_triton.http_url, RISK_MODEL)
             wait_for(
-                lambda: client.get("/models").json()[0]["version"] == version.version,
+                lambda: _served_version(client) == version.version,
                 10,
                 "the gateway to see the new version",
             )

@@ -58,6 +58,11 @@ MODELS: tuple[ModelDefinition, ...] = (
         "trademaster.training.risk_pipeline",
         "exporters.risk_model",
     ),
+    ModelDefinition(
+        "behavioral-pattern-classifier",
+        "trademaster.training.behavior_pipeline",
+        "exporters.behavior_model",
+    ),
 )
 
 MODEL_BY_NAME = {definition.name: definition for definition in MODELS}

@@ -64,7 +64,9 @@ def risk_examples(
         len(complete),
         len(frame) - len(complete),
     )
-    return complete.sort_values("event_timestamp", ignore_index=True), names
+    # Feast returns rows in no fixed order; a total order keeps training reproducible.
+    order = ["event_timestamp", "user_id", "symbol"]
+    return complete.sort_values(order, ignore_index=True), names
 
 
 def time_split(

@@ -7,11 +7,17 @@ standardisation are part of the module, so exported ONNX graphs need no preproce
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+from trademaster.training.torch_fit import (
+    TrainingConfig,
+    fit_best_epoch,
+    scaling_stats,
+    signed_log_standardise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +48,11 @@ class RiskNet(nn.Module):
             self.deep = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scaled = torch.sign(features) * torch.log1p(torch.abs(features))
-        standardised = (scaled - self.mean) / self.std
+        standardised = signed_log_standardise(features, self.mean, self.std)
         logit = self.wide(standardised)
         if self.deep is not None:
             logit = logit + self.deep(standardised)
         return torch.sigmoid(logit)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    epochs: int = 25
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    validation_fraction: float = 0.15
-    seed: int = 7
-    # Candidate deep paths; () is the wide (logistic) model alone. The one with the best
-    # inner-validation loss wins, so the deep path is kept only where the data supports it.
-    architectures: tuple[tuple[int, ...], ...] = ((), (32, 16))
 
 
 def fit_risk_model(
@@ -116,44 +108,22 @@ def _fit_one(
 ) -> tuple[RiskNet, dict[str, float]]:
     """Trains one architecture, keeping the epoch with the best inner-validation loss."""
     torch.manual_seed(config.seed)
-    scaled = np.sign(train_x) * np.log1p(np.abs(train_x))
-    model = RiskNet(scaled.mean(axis=0), scaled.std(axis=0) + 1e-6, hidden)
-
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    model = RiskNet(*scaling_stats(train_x), hidden)
+    best_loss, best_epoch = fit_best_epoch(
+        model,
+        nn.BCELoss(),
+        (torch.from_numpy(train_x), torch.from_numpy(train_y)[:, None]),
+        (torch.from_numpy(valid_x), torch.from_numpy(valid_y)[:, None]),
+        config,
     )
-    loss_fn = nn.BCELoss()
-    x = torch.from_numpy(train_x)
-    y = torch.from_numpy(train_y)[:, None]
-    vx = torch.from_numpy(valid_x)
-    vy = torch.from_numpy(valid_y)[:, None]
-    generator = torch.Generator().manual_seed(config.seed)
-    best_loss, best_state, best_epoch = float("inf"), model.state_dict(), 0
-    for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            optimiser.zero_grad()
-            loss = loss_fn(model(x[batch]), y[batch])
-            loss.backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            validation_loss = float(loss_fn(model(vx), vy))
-        if validation_loss < best_loss:
-            best_loss, best_epoch = validation_loss, epoch
-            best_state = {key: value.clone() for key, value in model.state_dict().items()}
     log.info(
         "architecture %s: best inner-validation log loss %.4f at epoch %d",
         hidden or "wide",
         best_loss,
-        best_epoch + 1,
+        best_epoch,
     )
-    model.load_state_dict(best_state)
-    model.eval()
     return model, {
-        "best_epoch": float(best_epoch + 1),
+        "best_epoch": float(best_epoch),
         "inner_validation_log_loss": best_loss,
         "deep_path": float(bool(hidden)),
     }

@@ -16,12 +16,13 @@ CONFIG = {
 def test_served_model_reads_what_the_exporter_wrote() -> None:
     model = served_model_from_config("risk-assessment-model", 4, CONFIG)
     assert model.version == 4
+    assert model.task == "binary_classification"
     assert model.feature_service == "risk_model_v1"
     assert model.feature_names == ("a", "b", "c")
-    assert (model.input_name, model.output_name) == ("features", "risk_probability")
+    assert (model.input_names, model.output_names) == (("features",), ("risk_probability",))
 
 
 def test_missing_parameters_give_empty_values_not_errors() -> None:
     model = served_model_from_config("m", 1, {**CONFIG, "parameters": {}})
     assert model.feature_names == ()
-    assert model.feature_service == ""
+    assert model.feature_service is None

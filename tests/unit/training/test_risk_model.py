@@ -79,11 +79,11 @@ def test_output_is_one_probability_per_row() -> None:
 
 def test_training_is_reproducible() -> None:
     x, y = interaction_problem(seed=1)
-    config = TrainingConfig(epochs=6, seed=3)
+    config = TrainingConfig(epochs=6, min_steps=0, seed=3)
 
     first, info = fit_risk_model(x[:3_000], y[:3_000], config)
     second, _ = fit_risk_model(x[:3_000], y[:3_000], config)
 
     np.testing.assert_array_equal(predict(first, x[3_000:3_100]), predict(second, x[3_000:3_100]))
-    assert 1 <= info["best_epoch"] <= 6
+    assert info["best_epoch"] >= 1
     assert info["inner_validation_log_loss"] < np.log(2) + 0.1

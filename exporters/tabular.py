@@ -1,0 +1,99 @@
+"""Export of the tabular torch models (one FP32 feature vector in, one tensor out) to ONNX."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from exporters.model_spec import ModelSpec, TensorSpec
+from exporters.onnx_export import export_onnx, parity_check
+from exporters.triton_config import write_model_configs, write_model_version
+from trademaster.settings import PipelineSettings
+from trademaster.training import registry
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+PARITY_ROWS = 2_000
+INPUT_NAME = "features"
+
+
+class ExportParityError(RuntimeError):
+    """The exported graph disagrees with the registered torch model."""
+
+
+def tabular_spec(
+    name: str,
+    task: str,
+    feature_service: str,
+    feature_names: list[str],
+    output: TensorSpec,
+    rows: np.ndarray,
+    extra_parameters: Mapping[str, str] | None = None,
+) -> ModelSpec:
+    """One feature vector in, ``output`` out; parameters tell the gateway how to use it.
+
+    From real feature ``rows``: ``feature_reference`` (medians) is what explanations replace a
+    feature with; ``feature_min``/``feature_max`` bound what-if overrides.
+    """
+    return ModelSpec(
+        name=name,
+        inputs=(TensorSpec(INPUT_NAME, "FP32", (len(feature_names),)),),
+        outputs=(output,),
+        max_batch_size=1024,
+        preferred_batch_sizes=(8, 32, 128),
+        max_queue_delay_us=200,
+        parameters={
+            "task": task,
+            "feature_service": feature_service,
+            "feature_names": ",".join(feature_names),
+            "feature_reference": _numbers(np.median(rows, axis=0)),
+            "feature_min": _numbers(rows.min(axis=0)),
+            "feature_max": _numbers(rows.max(axis=0)),
+            **(extra_parameters or {}),
+        },
+    )
+
+
+def _numbers(values: np.ndarray) -> str:
+    return ",".join(f"{value:.6g}" for value in values)
+
+
+def export_tabular_version(
+    settings: PipelineSettings,
+    version: registry.RegisteredVersion,
+    spec: ModelSpec,
+    rows: np.ndarray,
+) -> dict[str, Any]:
+    """ONNX export with a dynamic batch, parity check on real rows, configs, version folder."""
+    model = registry.load_torch_model(settings, version)
+    output_names = [tensor.name for tensor in spec.outputs]
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(
+            model, torch.from_numpy(rows[:4]), Path(tmp) / "model.onnx", INPUT_NAME, output_names
+        )
+        max_abs_diff = parity_check(model, onnx_path, rows)
+        log.info("ONNX parity on %d real rows: max abs diff %.3g", len(rows), max_abs_diff)
+        if not max_abs_diff < PARITY_TOLERANCE:
+            raise ExportParityError(
+                f"{version.name} v{version.version}: ONNX differs from torch by {max_abs_diff:.3g} "
+                f"(tolerance {PARITY_TOLERANCE})"
+            )
+        write_model_configs(settings.model_repository, spec)
+        target = write_model_version(
+            settings.model_repository, spec, version.version, onnx_path, overwrite=True
+        )
+    registry.log_version_metrics(settings, version, {"onnx_parity_max_abs_diff": max_abs_diff})
+    return {
+        "model_name": version.name,
+        "version": version.version,
+        "path": str(target),
+        "onnx_parity_max_abs_diff": max_abs_diff,
+        "parity_rows": len(rows),
+    }

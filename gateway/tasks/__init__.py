@@ -1,0 +1,1 @@
+"""How each kind of model (Triton config parameter ``task``) is called and answered."""

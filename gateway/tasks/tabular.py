@@ -1,0 +1,165 @@
+"""Tabular classifiers (risk, behaviour): a feature-service vector in, probabilities out.
+
+Explanations are occlusion importances computed here, in the service layer: for each
+feature, the change of the predicted class's probability when that feature is set to its
+training median (``feature_reference`` in the model's config), all in the same Triton call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gateway.errors import EntityNotFound, GatewayError, InvalidFeatures, InvalidRequest
+from gateway.schemas import PredictRequest
+from gateway.tasks.base import Answer, Context, Prepared, key_material
+from gateway.triton import ServedModel
+
+INPUT = "features"
+REQUEST_ENTITY_FIELDS = {"user_id": "user_id", "symbol": "symbol"}
+# Overrides may leave the training range by this share of its span on either side.
+RANGE_MARGIN = 0.5
+# The exported configs' max_batch_size: longer batches (explanations) go in several calls.
+MAX_ROWS_PER_CALL = 1024
+
+
+class TabularClassifier:
+    def __init__(self, multiclass: bool) -> None:
+        self._multiclass = multiclass
+
+    def validate(self, model: ServedModel, request: PredictRequest) -> None:
+        names = model.feature_names
+        unknown = sorted(set(request.feature_overrides) - set(names))
+        if unknown:
+            raise InvalidFeatures(
+                f"unknown feature(s) in feature_overrides: {', '.join(unknown)}; "
+                f"{model.name} uses: {', '.join(names)}"
+            )
+        low, high = model.parameter_floats("feature_min"), model.parameter_floats("feature_max")
+        if len(low) == len(high) == len(names):
+            for name, value in request.feature_overrides.items():
+                index = names.index(name)
+                span = high[index] - low[index]
+                lo, hi = low[index] - RANGE_MARGIN * span, high[index] + RANGE_MARGIN * span
+                if not lo <= value <= hi:
+                    raise InvalidRequest(
+                        f"feature_overrides.{name}: {value} is outside the plausible range "
+                        f"[{lo:.6g}, {hi:.6g}] of what {model.name} was trained on"
+                    )
+
+    def join_keys(self, ctx: Context, model: ServedModel) -> tuple[str, ...]:
+        return ctx.features.layout(str(model.feature_service)).join_keys
+
+    async def prepare(
+        self, ctx: Context, model: ServedModel, requests: Sequence[PredictRequest]
+    ) -> list[Prepared | GatewayError]:
+        service = str(model.feature_service)
+        keys = self.join_keys(ctx, model)
+        rows: list[dict[str, Any]] = []
+        for request in requests:
+            missing = [key for key in keys if getattr(request, key, None) is None]
+            if missing:
+                raise InvalidRequest(f"{model.name} needs {', '.join(missing)} in the request")
+            rows.append({key: getattr(request, key) for key in keys})
+        features = await ctx.features.read(service, rows, (model.name, str(model.version)))
+        out: list[Prepared | GatewayError] = []
+        for request, entities, row in zip(requests, rows, features, strict=True):
+            if isinstance(row, EntityNotFound):
+                out.append(row)
+                continue
+            values = {**row.values, **request.feature_overrides}
+            missing = [name for name in model.feature_names if values.get(name) is None]
+            if missing:
+                out.append(
+                    InvalidFeatures(
+                        f"features without a value: {', '.join(missing)}; "
+                        "pass them in feature_overrides"
+                    )
+                )
+                continue
+            vector = np.array([[values[name] for name in model.feature_names]], np.float32)
+            out.append(
+                Prepared(
+                    request,
+                    {INPUT: vector},
+                    key_material(entities, vector, request.explain),
+                    row.stale_views,
+                )
+            )
+        return out
+
+    async def infer(
+        self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
+    ) -> list[Answer | GatewayError]:
+        vectors = np.concatenate([item.inputs[INPUT] for item in prepared])
+        reference = np.array(model.parameter_floats("feature_reference"), np.float32)
+        explained = [i for i, item in enumerate(prepared) if item.request.explain]
+        if explained and len(reference) != vectors.shape[1]:
+            raise InvalidRequest(f"{model.name} version {model.version} cannot explain")
+        occluded = [_occlusions(vectors[i], reference) for i in explained]
+        batch = np.concatenate([vectors, *occluded]) if occluded else vectors
+        output = await _infer_chunked(ctx, model, batch)
+        probabilities = self._probabilities(output)
+        answers: list[Answer | GatewayError] = []
+        for index in range(len(prepared)):
+            answers.append(self._answer(model, probabilities[index]))
+        width = vectors.shape[1]
+        for position, index in enumerate(explained):
+            start = len(prepared) + position * width
+            answer = answers[index]
+            assert isinstance(answer, dict)
+            predicted = answer.pop("_class")
+            base = probabilities[index][predicted]
+            after = probabilities[start : start + width, predicted]
+            answer["feature_importance"] = {
+                name: float(base - value)
+                for name, value in zip(model.feature_names, after, strict=True)
+            }
+        for answer in answers:
+            if isinstance(answer, dict):
+                answer.pop("_class", None)
+        return answers
+
+    def _probabilities(self, output: np.ndarray) -> np.ndarray:
+        if self._multiclass:
+            return output.reshape(output.shape[0], -1)
+        positive = output.reshape(-1)
+        return np.stack([1.0 - positive, positive], axis=1)
+
+    def _answer(self, model: ServedModel, probabilities: np.ndarray) -> Answer:
+        predicted = int(probabilities.argmax())
+        if self._multiclass:
+            labels = model.parameter_list("class_labels") or tuple(
+                str(i) for i in range(len(probabilities))
+            )
+            return {
+                "prediction": labels[predicted],
+                "confidence": float(probabilities[predicted]),
+                "probabilities": {
+                    label: float(p) for label, p in zip(labels, probabilities, strict=True)
+                },
+                "_class": predicted,
+            }
+        positive = float(probabilities[1])
+        return {
+            "prediction": positive,
+            "confidence": max(positive, 1.0 - positive),
+            "_class": 1,
+        }
+
+
+def _occlusions(vector: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """One row per feature: ``vector`` with that feature set to its reference value."""
+    rows = np.repeat(vector[None, :], len(vector), axis=0)
+    rows[np.arange(len(vector)), np.arange(len(vector))] = reference
+    return rows
+
+
+async def _infer_chunked(ctx: Context, model: ServedModel, batch: np.ndarray) -> np.ndarray:
+    outputs = []
+    for start in range(0, len(batch), MAX_ROWS_PER_CALL):
+        result = await ctx.triton.infer(model, {INPUT: batch[start : start + MAX_ROWS_PER_CALL]})
+        outputs.append(result[model.output_names[0]])
+    return np.concatenate(outputs)
