@@ -53,7 +53,7 @@ def measure(stack: RunningStack, requests: int, warmup: int) -> dict[str, list[f
     hot = {"user_id": hot_user, "symbol": hot_symbol, "model_name": MODEL}
     timings: dict[str, list[float]] = {"triton_grpc": [], "gateway_miss": [], "gateway_hit": []}
     triton = grpcclient.InferenceServerClient(stack.triton.grpc_url)
-    with httpx.Client(base_url=stack.base_url, timeout=10) as client:
+    with httpx.Client(base_url=stack.base_url, timeout=10, headers=stack.headers()) as client:
         client.post("/predict", json=hot)
         for index, (user_id, symbol) in enumerate(pairs):
             # Interleaved, so machine noise hits the three paths alike.

@@ -14,7 +14,8 @@ from gateway.cache import PredictionCache
 from gateway.catalog import ModelCatalog
 from gateway.errors import install_error_handlers
 from gateway.features import OnlineFeatures
-from gateway.routers import health, models, predict
+from gateway.rollout import Rollouts
+from gateway.routers import admin, health, models, predict
 from gateway.service import PredictionService
 from gateway.settings import GatewaySettings
 from gateway.tasks.base import Context
@@ -34,33 +35,46 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
         catalog = ModelCatalog(triton, settings.model_refresh_interval_s, settings.required_models)
+        rollouts = Rollouts(settings.rollouts, redis)
+        service: PredictionService | None = None
         try:
             store = open_feature_store(settings.feature_store_root, settings.feast_redis)
-            cache = PredictionCache(redis, settings.cache_ttl_s)
+            features = OnlineFeatures(store, settings.feast_timeout_s)
+            cache = PredictionCache(redis, settings.cache_ttl_s, settings.cache_retry_after_s)
+            await rollouts.reload()
+            catalog.on_refresh(rollouts.reload)
             await catalog.start()
+            service = PredictionService(Context(features, triton, catalog), cache, rollouts)
             app.state.settings = settings
             app.state.catalog = catalog
             app.state.cache = cache
-            context = Context(OnlineFeatures(store), triton, catalog)
-            app.state.service = PredictionService(context, cache)
+            app.state.rollouts = rollouts
+            app.state.service = service
             yield
         finally:
+            if service is not None:
+                await service.drain_shadows()
             await catalog.stop()
             await triton.close()
             await redis.aclose()
 
     app = FastAPI(
         title="TradeMaster inference gateway",
-        version="0.1.0",
+        version="0.2.0",
         description=(
             "Predictions from Triton-served models with features from the Feast online store "
-            "and answers cached in Redis. Every error is JSON: {error, detail}."
+            "and answers cached in Redis. Prediction endpoints need an API key (X-API-Key). "
+            "Every error is JSON: {error, detail} with a stable error code."
         ),
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (predict.router, models.router, health.router):
+    app.add_middleware(
+        BodySizeLimit,
+        default_max_bytes=settings.max_body_bytes,
+        limits={"/batch_predict": settings.max_batch_body_bytes},
+    )
+    for router in (predict.router, models.router, admin.router, health.router):
         app.include_router(router)
     return app
 

@@ -8,6 +8,7 @@ never matches its predecessor's entries, and an override never matches the plain
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -27,24 +28,31 @@ def cache_key(model_name: str, model_version: int, feature_service: str, digest:
 
 
 class PredictionCache:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, ttl_s: int, retry_after_s: float = 1.0) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
+        self._retry_after_s = retry_after_s
+        self._skip_until = 0.0
         self._lookups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
 
     async def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
         if not keys:
             return []
+        if self._down():
+            metrics.CACHE_BYPASSED.labels("get").inc()
+            return [None] * len(keys)
         try:
             raw = await self._redis.mget(keys)
         except (RedisError, OSError) as exc:
-            metrics.CACHE_BYPASSED.labels("get").inc()
-            log.debug("cache get bypassed: %s", exc)
+            self._failed("get", exc)
             return [None] * len(keys)
         return [orjson.loads(value) if value is not None else None for value in raw]
 
     async def set_many(self, values: dict[str, dict[str, Any]]) -> None:
         if not values:
+            return
+        if self._down():
+            metrics.CACHE_BYPASSED.labels("set").inc()
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -52,8 +60,17 @@ class PredictionCache:
                     pipe.set(key, orjson.dumps(value), ex=self._ttl_s)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            metrics.CACHE_BYPASSED.labels("set").inc()
-            log.debug("cache set bypassed: %s", exc)
+            self._failed("set", exc)
+
+    def _down(self) -> bool:
+        """After a failure Redis is skipped for a while: no connect timeout on every request."""
+        return time.monotonic() < self._skip_until
+
+    def _failed(self, op: str, exc: BaseException) -> None:
+        metrics.CACHE_BYPASSED.labels(op).inc()
+        if self._skip_until == 0.0 or time.monotonic() >= self._skip_until:
+            log.warning("prediction cache unavailable (%s); bypassing it", exc)
+        self._skip_until = time.monotonic() + self._retry_after_s
 
     def record_ratio(self, model_name: str, version: str, hits: int, lookups: int) -> None:
         counts = self._lookups[(model_name, version)]
@@ -64,6 +81,8 @@ class PredictionCache:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._redis.execute_command("PING"))
+            alive = bool(await self._redis.execute_command("PING"))
         except (RedisError, OSError):
             return False
+        self._skip_until = 0.0
+        return alive

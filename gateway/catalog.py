@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from tritonclient.utils import InferenceServerException
 
@@ -30,6 +30,11 @@ class ModelCatalog:
         self._entries: dict[str, RepositoryEntry] = {}
         self._reachable = False
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], Awaitable[None]]] = []
+
+    def on_refresh(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Also run ``listener`` on every periodic refresh (e.g. reload rollouts)."""
+        self._listeners.append(listener)
 
     @property
     def reachable(self) -> bool:
@@ -74,11 +79,18 @@ class ModelCatalog:
             await asyncio.sleep(self._interval)
             try:
                 await self.refresh()
+                for listener in self._listeners:
+                    await listener()
             except Exception:  # a refresh must never kill the loop
                 log.exception("model catalog refresh failed")
 
     def knows(self, name: str) -> bool:
         return name in self._entries
+
+    def entry(self, name: str) -> RepositoryEntry:
+        """The model's repository entry with a ready version; 404 / 503 otherwise."""
+        self.resolve(name)
+        return self._entries[name]
 
     def resolve(self, name: str) -> ServedModel:
         """The served version of ``name``; 404 if Triton does not know it, 503 if not loaded."""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 
+from gateway.auth import authorize
 from gateway.cache import PredictionCache
 from gateway.catalog import ModelCatalog
+from gateway.rollout import Rollouts
 from gateway.service import PredictionService
-from gateway.settings import GatewaySettings
+from gateway.settings import ApiKey, GatewaySettings, Scope
+
+# Declared for the OpenAPI schema; the key itself is checked by ``authorize``.
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
 def _settings(request: Request) -> GatewaySettings:
@@ -32,7 +39,27 @@ def _cache(request: Request) -> PredictionCache:
     return cache
 
 
+def _rollouts(request: Request) -> Rollouts:
+    rollouts: Rollouts = request.app.state.rollouts
+    return rollouts
+
+
+def _key_with(scope: Scope) -> Callable[..., ApiKey]:
+    def dependency(
+        request: Request,
+        settings: Annotated[GatewaySettings, Depends(_settings)],
+        _: Annotated[str | None, Depends(api_key_header)],
+    ) -> ApiKey:
+        return authorize(settings.api_keys, request, scope)
+
+    return dependency
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
 ServiceDep = Annotated[PredictionService, Depends(_service)]
 CatalogDep = Annotated[ModelCatalog, Depends(_catalog)]
 CacheDep = Annotated[PredictionCache, Depends(_cache)]
+RolloutsDep = Annotated[Rollouts, Depends(_rollouts)]
+PredictKey = Annotated[ApiKey, Depends(_key_with("predict"))]
+AdminKey = Annotated[ApiKey, Depends(_key_with("admin"))]
+MetricsKey = Annotated[ApiKey, Depends(_key_with("metrics"))]

@@ -23,6 +23,16 @@ class GatewayError(Exception):
         self.context = context
 
 
+class Unauthorized(GatewayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    status_code = 403
+    code = "forbidden"
+
+
 class ModelNotFound(GatewayError):
     status_code = 404
     code = "model_not_found"
@@ -70,8 +80,11 @@ def error_body(code: str, detail: Any, **context: Any) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "ApiKey"} if exc.status_code == 401 else None
         return JSONResponse(
-            error_body(exc.code, exc.detail, **exc.context), status_code=exc.status_code
+            error_body(exc.code, exc.detail, **exc.context),
+            status_code=exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

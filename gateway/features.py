@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -42,8 +43,9 @@ class FeatureRow:
 
 
 class OnlineFeatures:
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: FeatureStore, timeout_s: float) -> None:
         self._store = store
+        self._timeout_s = timeout_s
         self._layouts: dict[str, ServiceLayout] = {}
 
     def layout(self, service_name: str) -> ServiceLayout:
@@ -82,8 +84,11 @@ class OnlineFeatures:
         layout = self.layout(service_name)
         started = time.perf_counter()
         try:
-            response = await self._store.get_online_features_async(
-                features=layout.service, entity_rows=list(entity_rows)
+            response = await asyncio.wait_for(
+                self._store.get_online_features_async(
+                    features=layout.service, entity_rows=list(entity_rows)
+                ),
+                self._timeout_s,
             )
             data = response.to_dict(include_event_timestamps=True)
         except Exception as exc:  # Feast wraps Redis failures in many types

@@ -60,3 +60,15 @@ STALE_FEATURES = Counter(
 MODEL_READY = Gauge(
     "ml_model_ready", "1 when the model has a ready version in Triton", ["model_name"]
 )
+SHADOW_PREDICTIONS = Counter(
+    "ml_shadow_predictions_total", "Shadow answers compared", ["model_name", "shadow_version"]
+)
+SHADOW_ERRORS = Counter(
+    "ml_shadow_errors_total", "Shadow calls that failed", ["model_name", "shadow_version"]
+)
+SHADOW_DIFFERENCE = Histogram(
+    "ml_shadow_difference",
+    "|primary - shadow| prediction (0/1 for labels)",
+    ["model_name", "shadow_version"],
+    buckets=(0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0),
+)

@@ -112,3 +112,26 @@ class ReadyStatus(BaseModel):
     triton: bool
     models: dict[str, bool]
     cache: bool
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[PredictRequest] = Field(
+        min_length=1, description="At most GATEWAY_MAX_BATCH_ROWS (default 1000) rows; more: 413"
+    )
+
+
+class BatchRowResult(PredictResponse):
+    ok: bool = True
+
+
+class BatchRowError(BaseModel):
+    ok: bool = False
+    error: str
+    detail: str
+
+
+class BatchPredictResponse(BaseModel):
+    results: list[BatchRowResult | BatchRowError] = Field(description="In request order")
+    errors: int

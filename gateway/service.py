@@ -8,6 +8,7 @@ rows of that model only.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ from gateway import metrics
 from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
 from gateway.errors import GatewayError, InferenceFailed
+from gateway.rollout import Rollouts, Route
 from gateway.schemas import PredictRequest, PredictResponse
+from gateway.shadow import compare_shadow
 from gateway.tasks.base import Context, Prepared
 from gateway.tasks.registry import adapter_for
 from gateway.triton import ServedModel
@@ -35,10 +38,12 @@ Outcome = Prediction | GatewayError
 
 
 class PredictionService:
-    def __init__(self, context: Context, cache: PredictionCache) -> None:
+    def __init__(self, context: Context, cache: PredictionCache, rollouts: Rollouts) -> None:
         self._ctx = context
         self._catalog: ModelCatalog = context.catalog
         self._cache = cache
+        self._rollouts = rollouts
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     async def predict(self, request: PredictRequest) -> Prediction:
         (outcome,) = await self.predict_many([request])
@@ -67,20 +72,42 @@ class PredictionService:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _predict_model(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
-        model = self._catalog.resolve(requests[0].model_name)
-        try:
-            return await self._predict_version(model, requests)
-        except InferenceFailed:
-            # The version may just have been replaced (promotion): re-read and retry once.
+        """Routes each request (primary / canary), then serves each version's share at once."""
+        name = requests[0].model_name
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        for attempt in range(2):
+            entry = self._catalog.entry(name)
+            shares: dict[tuple[int, str], list[int]] = defaultdict(list)
+            routes: dict[tuple[int, str], Route] = {}
+            for index in pending:
+                route = self._rollouts.route(entry, requests[index])
+                shares[(route.model.version, route.label)].append(index)
+                routes[(route.model.version, route.label)] = route
+            retry: list[int] = []
+            for key, indices in shares.items():
+                try:
+                    results = await self._predict_version(
+                        routes[key], [requests[i] for i in indices]
+                    )
+                except InferenceFailed:
+                    if attempt:
+                        raise
+                    retry.extend(indices)
+                    continue
+                for index, outcome in zip(indices, results, strict=True):
+                    outcomes[index] = outcome
+            if not retry:
+                break
+            # The version may just have been replaced (promotion): re-read Triton, retry once.
             await self._catalog.refresh()
-            current = self._catalog.resolve(model.name)
-            if current.version == model.version:
-                raise
-            return await self._predict_version(current, requests)
+            pending = retry
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _predict_version(
-        self, model: ServedModel, requests: Sequence[PredictRequest]
+        self, route: Route, requests: Sequence[PredictRequest]
     ) -> list[Outcome]:
+        model = route.model
         adapter = adapter_for(model)
         outcomes: list[Outcome | None] = [None] * len(requests)
         valid: list[int] = []
@@ -98,7 +125,9 @@ class PredictionService:
                     outcomes[index] = item
                 else:
                     ready.append((index, item))
-            await self._answer(model, adapter, ready, outcomes)
+            await self._answer(model, adapter, ready, outcomes, route.label)
+            if route.shadow is not None and route.shadow.version != model.version and ready:
+                self._start_shadow(route.shadow, adapter, ready, outcomes)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _answer(
@@ -107,6 +136,7 @@ class PredictionService:
         adapter: Any,
         ready: list[tuple[int, Prepared]],
         outcomes: list[Outcome | None],
+        route_label: str,
     ) -> None:
         if not ready:
             return
@@ -124,6 +154,7 @@ class PredictionService:
         metrics.CACHE_LOOKUPS.labels(model.name, version, "hit").inc(hits)
         metrics.CACHE_LOOKUPS.labels(model.name, version, "miss").inc(len(misses))
         self._cache.record_ratio(model.name, version, hits, len(ready))
+        metrics.VERSION_PREDICTIONS.labels(model.name, version, route_label).inc(len(ready))
 
         for position, (index, _) in enumerate(ready):
             value = cached[position]
@@ -152,5 +183,23 @@ class PredictionService:
             )
             outcomes[index] = Prediction(response, cache_hit=False)
             to_cache[keys[position]] = response.model_dump(mode="json", exclude={"cached"})
-        metrics.VERSION_PREDICTIONS.labels(model.name, version, "primary").inc(len(ready))
         await self._cache.set_many(to_cache)
+
+    def _start_shadow(
+        self,
+        shadow: ServedModel,
+        adapter: Any,
+        ready: list[tuple[int, Prepared]],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """Calls the shadow version in the background; its answers are only compared."""
+        primary = [outcomes[index] for index, _ in ready]
+        task = asyncio.create_task(  # noqa: RUF006 (kept in self._shadow_tasks)
+            compare_shadow(self._ctx, shadow, adapter, [item for _, item in ready], primary)
+        )
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def drain_shadows(self) -> None:
+        if self._shadow_tasks:
+            await asyncio.gather(*self._shadow_tasks, return_exceptions=True)

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trademaster.settings import PROJECT_ROOT
+
+Scope = Literal["predict", "admin", "metrics"]
+# sha256("change-me"): the placeholder of .env examples, refused outside development.
+PLACEHOLDER_KEY_SHA256 = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
+
+
+class ApiKey(BaseModel):
+    """An API key as stored: its SHA-256 (never the key itself) and what it may do."""
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str
+    scopes: list[Scope] = Field(default=["predict"], min_length=1)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("sha256 must be 64 lowercase hex characters")
+        return value
+
+
+class Rollout(BaseModel):
+    """Traffic split of one model between Triton versions (versions must be loaded)."""
+
+    primary_version: int | None = Field(default=None, ge=1, description="None: newest ready")
+    canary_version: int | None = Field(default=None, ge=1)
+    canary_weight: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    shadow_version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _canary_needs_version(self) -> Rollout:
+        if self.canary_weight > 0 and self.canary_version is None:
+            raise ValueError("canary_weight > 0 needs canary_version")
+        return self
 
 
 class GatewaySettings(BaseSettings):
@@ -41,4 +76,27 @@ class GatewaySettings(BaseSettings):
         default="127.0.0.1:6379", description="Feast online store, host:port[,db=N]"
     )
 
+    feast_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    cache_retry_after_s: float = Field(
+        default=1.0, ge=0, description="After a Redis failure, skip the cache this long"
+    )
+
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=1_000, ge=1, le=100_000)
+    max_batch_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='JSON list of {"name", "sha256", "scopes"}; keys are stored hashed',
+    )
+    metrics_require_key: bool = Field(default=False, description="/metrics needs a metrics key")
+    rollouts: dict[str, Rollout] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _production_needs_real_keys(self) -> GatewaySettings:
+        if self.environment == "production":
+            if not self.api_keys:
+                raise ValueError("GATEWAY_API_KEYS must list at least one key in production")
+            if any(key.sha256 == PLACEHOLDER_KEY_SHA256 for key in self.api_keys):
+                raise ValueError("the placeholder API key is refused in production")
+        return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -38,7 +39,8 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STACK_", env_file=".env", extra="ignore")
 
     gateway_port: int = Field(default=8080, ge=0, le=65535)
-    redis_port: int = Field(default=0, ge=0, le=65535)
+    redis_port: int = Field(default=0, ge=0, le=65535, description="Feast online store")
+    cache_redis_port: int = Field(default=0, ge=0, le=65535, description="Prediction cache")
     triton_http_port: int = Field(default=0, ge=0, le=65535)
     triton_grpc_port: int = Field(default=0, ge=0, le=65535)
     triton_metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -98,14 +100,36 @@ def sample_request(settings: PipelineSettings) -> dict[str, Any]:
     return {"user_id": int(user_id), "symbol": str(symbol), "model_name": SAMPLE_MODEL}
 
 
+def local_api_key(settings: PipelineSettings) -> str:
+    """A random API key for this machine's stack, created once in var/ (mode 0600).
+
+    The gateway only ever sees its SHA-256; the key itself is printed for the sample curl.
+    """
+    path = settings.resolved_data_dir / "local_api_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 @contextmanager
 def gateway_process(
-    settings: PipelineSettings, port: int | None, redis_url: str, feast_redis: str, triton_grpc: str
+    settings: PipelineSettings,
+    port: int | None,
+    redis_url: str,
+    feast_redis: str,
+    triton_grpc: str,
+    api_key: str,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    from gateway.auth import hash_key
     from trademaster.serving.process import free_port, stop_process
 
     chosen = port or free_port()
+    keys = [
+        {"name": "local", "sha256": hash_key(api_key), "scopes": ["predict", "admin", "metrics"]}
+    ]
     env = {
+        "GATEWAY_API_KEYS": json.dumps(keys),
         "GATEWAY_PORT": str(chosen),
         "GATEWAY_REDIS_URL": redis_url,
         "GATEWAY_FEAST_REDIS": feast_redis,
@@ -148,8 +172,13 @@ class RunningStack:
     settings: PipelineSettings
     base_url: str
     triton: TritonServer
-    redis: RedisServer
+    cache_redis: RedisServer
+    online_redis: RedisServer
+    api_key: str
     started: float
+
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
 
 
 @contextmanager
@@ -165,11 +194,14 @@ def running_stack(
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with ExitStack() as stack:
-        say("starting redis-server")
-        redis = stack.enter_context(
-            RedisServer(work / "redis", port=_port_or_free(stack_settings.redis_port))
+        say("starting redis-server x2 (Feast online store, prediction cache)")
+        online_redis = stack.enter_context(
+            RedisServer(work / "redis-online", port=_port_or_free(stack_settings.redis_port))
         )
-        feast_redis = f"127.0.0.1:{redis.port}"
+        cache_redis = stack.enter_context(
+            RedisServer(work / "redis-cache", port=_port_or_free(stack_settings.cache_redis_port))
+        )
+        feast_redis = f"127.0.0.1:{online_redis.port}"
         settings = settings.model_copy(update={"online_store_redis": feast_redis})
 
         missing = missing_models(settings.model_repository)
@@ -197,33 +229,30 @@ def running_stack(
             )
         )
         say("starting the gateway")
+        api_key = local_api_key(settings)
         process, port = stack.enter_context(
             gateway_process(
                 settings,
                 _port_or_free(stack_settings.gateway_port),
-                redis.url,
+                cache_redis.url,
                 feast_redis,
                 triton.grpc_url,
+                api_key,
             )
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, process, stack_settings.startup_timeout_s)
-        yield RunningStack(settings, base_url, triton, redis, started)
-        say("stopping gateway, tritonserver and redis-server")
+        yield RunningStack(settings, base_url, triton, cache_redis, online_redis, api_key, started)
+        say("stopping gateway, tritonserver and redis-servers")
 
 
 def run_stack(once: bool) -> int:
     with running_stack(PipelineSettings(), StackSettings()) as stack:
         body = sample_request(stack.settings)
-        answer = httpx.post(f"{stack.base_url}/predict", json=body, timeout=10)
-        print_summary(
-            stack.base_url,
-            stack.triton,
-            stack.redis.url,
-            body,
-            answer,
-            time.monotonic() - stack.started,
+        answer = httpx.post(
+            f"{stack.base_url}/predict", json=body, headers=stack.headers(), timeout=10
         )
+        print_summary(stack, body, answer)
         if answer.status_code != 200:
             return 1
         if once:
@@ -233,18 +262,13 @@ def run_stack(once: bool) -> int:
     return 0
 
 
-def print_summary(
-    base_url: str,
-    triton: TritonServer,
-    redis_url: str,
-    body: dict[str, Any],
-    answer: httpx.Response,
-    elapsed_s: float,
-) -> None:
+def print_summary(stack: RunningStack, body: dict[str, Any], answer: httpx.Response) -> None:
+    base_url, triton = stack.base_url, stack.triton
     curl = (
         f"curl -s -X POST {base_url}/predict -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(body))}"
+        f"-H 'X-API-Key: {stack.api_key}' -d {shlex.quote(json.dumps(body))}"
     )
+    elapsed_s = time.monotonic() - stack.started
     print(
         "\n".join(
             [
@@ -253,7 +277,9 @@ def print_summary(
                 f"  gateway        {base_url}   (docs {base_url}/docs, metrics {base_url}/metrics)",
                 f"  triton http    http://{triton.http_url}   grpc {triton.grpc_url}",
                 f"  triton metrics {triton.metrics_url}",
-                f"  redis          {redis_url}",
+                f"  redis          online store {stack.online_redis.url}, "
+                f"cache {stack.cache_redis.url}",
+                f"  API key        {stack.api_key}   (also in var/local_api_key)",
                 "",
                 "Sample request:",
                 f"  {curl}",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.deps import CacheDep, CatalogDep
-from gateway.schemas import ReadyStatus
+from gateway.auth import authorize
+from gateway.deps import CacheDep, CatalogDep, SettingsDep
+from gateway.schemas import ErrorResponse, ReadyStatus
 
 router = APIRouter(tags=["operations"])
 
@@ -34,6 +35,14 @@ async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
     return JSONResponse(status.model_dump(), status_code=200 if status.ready else 503)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+)
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus text format; needs a key with the metrics scope if
+    GATEWAY_METRICS_REQUIRE_KEY is set."""
+    if settings.metrics_require_key:
+        authorize(settings.api_keys, request, "metrics")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

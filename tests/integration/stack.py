@@ -14,11 +14,20 @@ from pathlib import Path
 
 import httpx
 
+from gateway.auth import hash_key
 from trademaster.pipeline.airflow_runner import settings_environment
 from trademaster.serving.process import free_port, log_tail, stop_process
 from trademaster.settings import PipelineSettings
 
 RISK_MODEL = "risk-assessment-model"
+PREDICT_KEY = "test-predict-key-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789"
+API_KEYS = json.dumps(
+    [
+        {"name": "client", "sha256": hash_key(PREDICT_KEY), "scopes": ["predict"]},
+        {"name": "ops", "sha256": hash_key(ADMIN_KEY), "scopes": ["predict", "admin", "metrics"]},
+    ]
+)
 
 
 def small_pipeline_settings(root: Path, redis_port: int) -> PipelineSettings:
@@ -57,8 +66,9 @@ class Gateway:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10)
+    def client(self, key: str | None = PREDICT_KEY) -> httpx.Client:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.Client(base_url=self.base_url, timeout=10, headers=headers)
 
 
 @contextmanager
@@ -83,6 +93,7 @@ def running_gateway(
         "GATEWAY_REQUIRED_MODELS": json.dumps([RISK_MODEL]),
         "GATEWAY_MODEL_REFRESH_INTERVAL_S": "0.5",
         "GATEWAY_LOG_LEVEL": "info",
+        "GATEWAY_API_KEYS": API_KEYS,
         **(extra_env or {}),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,7 @@ def test_new_version_is_served_and_the_cache_never_returns_the_old_answer(
         stop = threading.Event()
 
         def keep_calling() -> None:
-            with httpx.Client(base_url=gateway.base_url, timeout=10) as caller:
+            with gateway.client() as caller:
                 while not stop.is_set():
                     answers.append(caller.post("/predict", json=body))
 

@@ -18,7 +18,7 @@ from gateway.errors import (
 def _app() -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=100)
+    app.add_middleware(BodySizeLimit, default_max_bytes=100, limits={"/big": 1000})
     errors = {
         "model": ModelNotFound("unknown model 'x'"),
         "entity": EntityNotFound("unknown user_id 5"),
@@ -34,6 +34,10 @@ def _app() -> FastAPI:
 
     @app.post("/echo")
     async def _echo(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    @app.post("/big")
+    async def _big(body: dict[str, int]) -> dict[str, int]:
         return body
 
     return app
@@ -64,9 +68,11 @@ def test_unknown_route_and_oversized_body_are_json() -> None:
             "/echo", content=iter([b'{"a": 1', b" " * 200, b"}"])
         )  # no content-length: counted while read
         small = client.post("/echo", json={"a": 1})
+        per_path = client.post("/big", content=b"{" + b" " * 200 + b"}")
     assert missing.status_code == 404
     assert missing.json()["error"] == "not_found"
     assert big.status_code == 413
     assert big.json()["error"] == "payload_too_large"
     assert streamed.status_code == 413
     assert small.json() == {"a": 1}
+    assert per_path.status_code != 413  # within /big's own, larger limit

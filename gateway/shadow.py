@@ -1,0 +1,60 @@
+"""Shadow traffic: the candidate version answers the same inputs; we only log and compare."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gateway import metrics
+from gateway.errors import GatewayError
+from gateway.tasks.base import Context, Prepared
+from gateway.triton import ServedModel
+
+if TYPE_CHECKING:
+    from gateway.service import Outcome
+
+log = logging.getLogger("gateway.shadow")
+
+
+def disagreement(primary: Any, shadow: Any) -> float:
+    """|difference| of numeric predictions; 0/1 for labels; mean over weight dicts."""
+    if isinstance(primary, dict) and isinstance(shadow, dict):
+        keys = primary.keys() | shadow.keys()
+        return sum(abs(primary.get(k, 0.0) - shadow.get(k, 0.0)) for k in keys) / max(1, len(keys))
+    if isinstance(primary, str) or isinstance(shadow, str):
+        return 0.0 if primary == shadow else 1.0
+    return abs(float(primary) - float(shadow))
+
+
+async def compare_shadow(
+    ctx: Context,
+    shadow: ServedModel,
+    adapter: Any,
+    prepared: Sequence[Prepared],
+    primary: Sequence[Outcome | None],
+) -> None:
+    labels = (shadow.name, str(shadow.version))
+    try:
+        answers = await adapter.infer(ctx, shadow, prepared)
+    except GatewayError as exc:
+        metrics.SHADOW_ERRORS.labels(*labels).inc(len(prepared))
+        log.warning("shadow %s v%s failed: %s", shadow.name, shadow.version, exc.detail)
+        return
+    for answer, outcome in zip(answers, primary, strict=True):
+        if isinstance(answer, GatewayError) or outcome is None or isinstance(outcome, GatewayError):
+            metrics.SHADOW_ERRORS.labels(*labels).inc()
+            continue
+        primary_prediction = outcome.response.prediction
+        difference = disagreement(primary_prediction, answer["prediction"])
+        metrics.SHADOW_PREDICTIONS.labels(*labels).inc()
+        metrics.SHADOW_DIFFERENCE.labels(*labels).observe(difference)
+        log.info(
+            "shadow %s v%s vs v%s: primary=%s shadow=%s diff=%.6f",
+            shadow.name,
+            shadow.version,
+            outcome.response.model_version,
+            primary_prediction,
+            answer["prediction"],
+            difference,
+        )
