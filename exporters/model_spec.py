@@ -55,6 +55,8 @@ class ModelSpec:
     gpu_instance_count: int = 1
     parameters: Mapping[str, str] = field(default_factory=dict)
     runtime: Runtime = "onnx"
+    # The newest N versions stay loaded, so a canary or shadow can run beside the primary.
+    versions_served: int = 2
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -75,6 +77,8 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: max_queue_delay_us must be >= 0")
         if self.cpu_instance_count < 1 or self.gpu_instance_count < 1:
             raise ValueError(f"model {self.name!r}: instance counts must be >= 1")
+        if self.versions_served < 1:
+            raise ValueError(f"model {self.name!r}: versions_served must be >= 1")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"model {self.name!r}: runtime must be one of {RUNTIMES}")
         reserved = RESERVED_PARAMETERS & set(self.parameters)

@@ -86,7 +86,7 @@ def _header(spec: ModelSpec, backend: str, default_model_filename: str | None) -
         lines.append(f"default_model_filename: {_quote(default_model_filename)}")
     lines += [
         f"max_batch_size: {spec.max_batch_size}",
-        "version_policy: { latest: { num_versions: 1 } }",
+        f"version_policy: {{ latest: {{ num_versions: {spec.versions_served} }} }}",
     ]
     return lines
 

@@ -8,7 +8,7 @@ available: midnight UTC after the session it describes.
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float32
+from feast.types import Array, Float32
 
 user = Entity(
     name="user",
@@ -32,6 +32,13 @@ user_behavior_source = FileSource(
 market_features_source = FileSource(
     name="market_features_source",
     path="data/market_features.parquet",
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created",
+)
+
+price_window_source = FileSource(
+    name="price_window_source",
+    path="data/price_windows.parquet",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
 )
@@ -111,4 +118,27 @@ behavior_model_v1 = FeatureService(
     features=[user_behavior_fv],
     description="Inputs of behavioral-pattern-classifier, in model order.",
     tags={"model": "behavioral-pattern-classifier"},
+)
+
+price_window_fv = FeatureView(
+    name="price_window_fv",
+    entities=[symbol],
+    ttl=timedelta(days=5),
+    schema=[
+        Field(
+            name="price_window",
+            dtype=Array(Float32),
+            description="Last 30 bars x 5 scale-free OHLCV features, oldest first, flattened",
+        ),
+    ],
+    source=price_window_source,
+    online=True,
+    tags={"team": "ml-platform"},
+)
+
+price_model_v1 = FeatureService(
+    name="price_model_v1",
+    features=[price_window_fv[["price_window"]]],
+    description="Input window of price-prediction-lstm.",
+    tags={"model": "price-prediction-lstm"},
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from gateway.errors import InferenceFailed
 from gateway.tasks.base import TaskAdapter
+from gateway.tasks.forecast import IntervalForecast
 from gateway.tasks.tabular import TabularClassifier
 from gateway.triton import ServedModel
 
 ADAPTERS: dict[str, TaskAdapter] = {
     "binary_classification": TabularClassifier(multiclass=False),
     "multiclass_classification": TabularClassifier(multiclass=True),
+    "regression_interval": IntervalForecast(),
 }
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.integration.stack import (
-    RISK_MODEL,
     Gateway,
     run_pipeline_cli,
     running_gateway,
@@ -18,6 +17,7 @@ from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.tools import MissingToolError
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
+from trademaster.stack import deployed_models
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +55,7 @@ def triton(
         server = TritonServer(
             pipeline_settings.model_repository,
             tmp_path_factory.mktemp("triton"),
-            models=[RISK_MODEL],
+            models=deployed_models(pipeline_settings.model_repository),
         )
     except MissingToolError as exc:
         pytest.skip(f"tritonserver missing: {exc}")

@@ -18,6 +18,7 @@ from gateway.auth import hash_key
 from trademaster.pipeline.airflow_runner import settings_environment
 from trademaster.serving.process import free_port, log_tail, stop_process
 from trademaster.settings import PipelineSettings
+from trademaster.stack import deployed_models
 
 RISK_MODEL = "risk-assessment-model"
 PREDICT_KEY = "test-predict-key-0123456789"
@@ -79,6 +80,7 @@ def running_gateway(
     log_path: Path,
     extra_env: dict[str, str] | None = None,
     wait_for_ready: bool = True,
+    required_models: list[str] | None = None,
 ) -> Iterator[Gateway]:
     """``python -m gateway`` on a free port; waits for /health (and /ready), always stops it."""
     port = free_port()
@@ -90,7 +92,9 @@ def running_gateway(
         "GATEWAY_FEAST_REDIS": settings.online_store_redis,
         "GATEWAY_TRITON_GRPC_URL": triton_grpc_url,
         "GATEWAY_FEATURE_STORE_ROOT": str(settings.feature_store_root),
-        "GATEWAY_REQUIRED_MODELS": json.dumps([RISK_MODEL]),
+        "GATEWAY_REQUIRED_MODELS": json.dumps(
+            required_models or deployed_models(settings.model_repository)
+        ),
         "GATEWAY_MODEL_REFRESH_INTERVAL_S": "0.5",
         "GATEWAY_LOG_LEVEL": "info",
         "GATEWAY_API_KEYS": API_KEYS,

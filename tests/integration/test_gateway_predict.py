@@ -180,7 +180,8 @@ def test_operational_endpoints(gateway: Gateway) -> None:
         metrics = client.get("/metrics").text
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json()["models"] == {RISK_MODEL: True}
+    assert ready.json()["models"][RISK_MODEL] is True
+    assert all(ready.json()["models"].values())
     model = next(entry for entry in models.json() if entry["name"] == RISK_MODEL)
     assert model["version"] == 1
     assert len(model["features"]) == 15

@@ -71,6 +71,7 @@ def test_ready_is_503_until_the_model_is_loaded(
             empty_triton.grpc_url,
             tmp_path / "gateway.log",
             wait_for_ready=False,
+            required_models=[RISK_MODEL],
         ) as gateway,
         gateway.client() as client,
     ):
@@ -97,7 +98,11 @@ def test_new_version_is_served_and_the_cache_never_returns_the_old_answer(
     body = {"user_id": USER_ID, "symbol": SYMBOL}
     with (
         running_gateway(
-            private_repository, redis_server.url, empty_triton.grpc_url, tmp_path / "gateway.log"
+            private_repository,
+            redis_server.url,
+            empty_triton.grpc_url,
+            tmp_path / "gateway.log",
+            required_models=[RISK_MODEL],
         ) as gateway,
         gateway.client() as client,
     ):

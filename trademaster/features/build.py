@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trademaster.features.market_features import compute_market_features
+from trademaster.features.price_window import window_rows
 from trademaster.features.store import load_definitions, open_feature_store
 from trademaster.features.user_features import compute_user_features, position_table
 from trademaster.settings import PipelineSettings
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 USER_BEHAVIOR_FILE = "user_behavior.parquet"
 MARKET_FEATURES_FILE = "market_features.parquet"
+PRICE_WINDOWS_FILE = "price_windows.parquet"
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,13 @@ def build_offline_features(settings: PipelineSettings) -> FeatureSummary:
 
     created = pd.Timestamp(datetime.now(UTC))
     settings.features_dir.mkdir(parents=True, exist_ok=True)
+    # Windows of every series at its own interval (EURUSD stays hourly, as evaluated).
+    windows = window_rows(market).drop(columns=["bar_ts"])
+    log.info("price windows: %d rows", len(windows))
     for frame, name in (
         (user_features, USER_BEHAVIOR_FILE),
         (market_features.drop(columns=["bar_date"]), MARKET_FEATURES_FILE),
+        (windows, PRICE_WINDOWS_FILE),
     ):
         frame.assign(created=created).to_parquet(settings.features_dir / name, index=False)
     return FeatureSummary(
@@ -111,6 +117,6 @@ def _earliest_event(settings: PipelineSettings) -> datetime:
         pd.read_parquet(settings.features_dir / name, columns=["event_timestamp"])[
             "event_timestamp"
         ].min()
-        for name in (USER_BEHAVIOR_FILE, MARKET_FEATURES_FILE)
+        for name in (USER_BEHAVIOR_FILE, MARKET_FEATURES_FILE, PRICE_WINDOWS_FILE)
     )
     return pd.Timestamp(earliest).to_pydatetime()

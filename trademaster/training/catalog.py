@@ -63,6 +63,11 @@ MODELS: tuple[ModelDefinition, ...] = (
         "trademaster.training.behavior_pipeline",
         "exporters.behavior_model",
     ),
+    ModelDefinition(
+        "price-prediction-lstm",
+        "trademaster.training.price_pipeline",
+        "exporters.price_lstm",
+    ),
 )
 
 MODEL_BY_NAME = {definition.name: definition for definition in MODELS}

@@ -4,9 +4,9 @@ Every fold trains a fresh model on all generated symbols plus each real series' 
 the fold's calibration slice (the newest of those real windows held out for early stopping),
 calibrates the 90% interval on that slice (the real series pooled, scores in volatility units)
 and forecasts the fold's test block. Scaling statistics come from the fold's training windows
-only, and a window's volatility from the window itself. The generated symbols
-are independent draws (their calendar is recent, but they carry no information about the real
-histories), so training on all of them leaks nothing into the real series' tests.
+only, and a window's volatility from the window itself. The generated symbols are independent
+draws (their calendar is recent, but they carry no information about the real histories), so
+training on all of them leaks nothing into the real series' tests.
 
 The last fold's model, with its own calibration baked in, is the one that gets registered.
 """
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from trademaster.features.price_window import VOLATILITY_SCALED
@@ -51,7 +52,7 @@ INNER_VALIDATION_FRACTION = 0.15
 
 
 @dataclass(frozen=True)
-class TestBlock:
+class EvaluationBlock:
     fold: int
     windows: LabelledWindows
 
@@ -60,7 +61,7 @@ class TestBlock:
 class WalkForwardResult:
     model: PriceLSTM  # the last fold's, calibrated on the last calibration slice
     interval_halfwidth: float  # in volatility units, baked into ``model``
-    tests: list[TestBlock]
+    tests: list[EvaluationBlock]
     metrics: dict[str, float]
     test_start: dict[str, str] = field(default_factory=dict)
 
@@ -75,7 +76,7 @@ def forecasts_for(model: nn.Module, windows: LabelledWindows) -> SeriesForecasts
     )
 
 
-def forecast_tests(model: nn.Module, tests: Sequence[TestBlock]) -> list[SeriesForecasts]:
+def forecast_tests(model: nn.Module, tests: Sequence[EvaluationBlock]) -> list[SeriesForecasts]:
     """``model``'s forecasts on every test block, one entry per series (folds concatenated)."""
     by_symbol: dict[str, list[SeriesForecasts]] = {}
     for block in tests:
@@ -83,7 +84,7 @@ def forecast_tests(model: nn.Module, tests: Sequence[TestBlock]) -> list[SeriesF
     return [concat_forecasts(parts, symbol) for symbol, parts in by_symbol.items()]
 
 
-def final_block_metrics(model: nn.Module, tests: Sequence[TestBlock]) -> dict[str, float]:
+def final_block_metrics(model: nn.Module, tests: Sequence[EvaluationBlock]) -> dict[str, float]:
     """``model`` on the last fold's test blocks (pooled, volatility units): the windows that
     neither this version nor, with the same data and split, any earlier one trained on."""
     last = max(block.fold for block in tests)
@@ -96,7 +97,7 @@ def final_block_metrics(model: nn.Module, tests: Sequence[TestBlock]) -> dict[st
     }
 
 
-def evaluate_model(model: nn.Module, tests: Sequence[TestBlock]) -> dict[str, float]:
+def evaluate_model(model: nn.Module, tests: Sequence[EvaluationBlock]) -> dict[str, float]:
     """Walk-forward metrics of a fixed model (e.g. the champion) on the test blocks."""
     return {
         **walk_forward_metrics(forecast_tests(model, tests)),
@@ -194,14 +195,14 @@ def _run_walk_forward(
     coverage: float,
 ) -> WalkForwardResult:
     folds = {symbol: walk_forward_folds(len(series[symbol]), walk_forward) for symbol in real}
-    tests: list[TestBlock] = []
+    tests: list[EvaluationBlock] = []
     collected: dict[str, list[SeriesForecasts]] = {}
     metrics: dict[str, float] = {}
     outcome: FoldOutcome | None = None
     for k in range(walk_forward.n_folds):
         data = fold_data(series, real, {s: folds[s][k] for s in real})
         outcome = run_fold(k, data, training, coverage)
-        tests += [TestBlock(k, windows) for windows in data.test]
+        tests += [EvaluationBlock(k, windows) for windows in data.test]
         for f in outcome.forecasts:
             collected.setdefault(f.symbol, []).append(f)
         metrics.update(outcome.metrics)
@@ -213,7 +214,7 @@ def _run_walk_forward(
     metrics["interval_halfwidth_z"] = outcome.halfwidth
     metrics["interval_coverage_target"] = coverage
     metrics.update(_generated_coverage(outcome.model, series, real))
-    test_start = {s: str(series[s].target_ts[folds[s][0].test.start]) for s in real}
+    test_start = {s: str(pd.Timestamp(series[s].target_ts[folds[s][0].test.start])) for s in real}
     return WalkForwardResult(outcome.model, outcome.halfwidth, tests, metrics, test_start)
 
 

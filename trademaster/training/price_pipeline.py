@@ -81,6 +81,7 @@ def train_and_register(
             "features": ",".join(FEATURE_NAMES),
             "hidden": training.hidden,
             "epochs": training.epochs,
+            "min_epochs": training.min_epochs,
             "learning_rate": training.learning_rate,
             "seed": training.seed,
             "n_folds": walk_forward.n_folds,

@@ -46,7 +46,7 @@ def test_cpu_config_parses_with_python_backend_and_batching() -> None:
     assert config.name == "risk_mlp"
     assert config.backend == "python"
     assert config.max_batch_size == 1024
-    assert config.version_policy.latest.num_versions == 1
+    assert config.version_policy.latest.num_versions == 2  # primary + canary/shadow
     assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [
         ("features", mc.TYPE_FP32, [6])
     ]
