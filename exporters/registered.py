@@ -20,11 +20,15 @@ ARTIFACTS = ("model.onnx", "model.pt", "model.py")
 
 
 def is_exported(repository: Path, name: str, version: int) -> bool:
-    """The model's config and a version folder with something Triton can load exist."""
+    """The model's config and a version folder with something Triton can load exist (an
+    ensemble's version folder is empty by design: its steps hold the artifacts)."""
+    config = repository / name / "config.pbtxt"
     version_dir = repository / name / str(version)
-    return (repository / name / "config.pbtxt").is_file() and any(
-        (version_dir / artifact).is_file() for artifact in ARTIFACTS
-    )
+    if not config.is_file() or not version_dir.is_dir():
+        return False
+    if 'platform: "ensemble"' in config.read_text():
+        return True
+    return any((version_dir / artifact).is_file() for artifact in ARTIFACTS)
 
 
 def exported_versions(repository: Path, name: str) -> list[int]:

@@ -76,6 +76,11 @@ market_features_fv = FeatureView(
         Field(name="return_20d", dtype=Float32),
         Field(name="close_to_ma50", dtype=Float32),
         Field(name="atr_pct_14", dtype=Float32, description="14-day ATR / close"),
+        Field(
+            name="sentiment_score",
+            dtype=Float32,
+            description="Mean sentiment-analyzer score of the session's (generated) headlines",
+        ),
     ],
     source=market_features_source,
     online=True,

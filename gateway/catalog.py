@@ -19,6 +19,13 @@ from gateway.triton import RepositoryEntry, ServedModel, TritonGateway
 
 log = logging.getLogger(__name__)
 
+# Steps of an ensemble are served through the ensemble, never called by clients.
+HIDDEN_TASKS = frozenset({"ensemble_step"})
+
+
+def _hidden(entry: RepositoryEntry) -> bool:
+    return entry.served is not None and entry.served.task in HIDDEN_TASKS
+
 
 class ModelCatalog:
     def __init__(
@@ -41,7 +48,8 @@ class ModelCatalog:
         return self._reachable
 
     def entries(self) -> list[RepositoryEntry]:
-        return sorted(self._entries.values(), key=lambda entry: entry.name)
+        visible = (entry for entry in self._entries.values() if not _hidden(entry))
+        return sorted(visible, key=lambda entry: entry.name)
 
     def required_ready(self) -> dict[str, bool]:
         return {
@@ -85,7 +93,8 @@ class ModelCatalog:
                 log.exception("model catalog refresh failed")
 
     def knows(self, name: str) -> bool:
-        return name in self._entries
+        entry = self._entries.get(name)
+        return entry is not None and not _hidden(entry)
 
     def entry(self, name: str) -> RepositoryEntry:
         """The model's repository entry with a ready version; 404 / 503 otherwise."""
@@ -97,8 +106,8 @@ class ModelCatalog:
         if not self._reachable:
             raise InferenceFailed("Triton is unreachable; try again shortly", model_name=name)
         entry = self._entries.get(name)
-        if entry is None:
-            known = ", ".join(sorted(self._entries)) or "none"
+        if entry is None or _hidden(entry):
+            known = ", ".join(entry.name for entry in self.entries()) or "none"
             raise ModelNotFound(f"unknown model '{name}' (known models: {known})")
         if entry.served is None:
             raise ModelNotReady(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,33 +19,33 @@ from gateway.settings import ApiKey, GatewaySettings, Scope
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def _settings(request: Request) -> GatewaySettings:
+async def _settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def _service(request: Request) -> PredictionService:
+async def _service(request: Request) -> PredictionService:
     service: PredictionService = request.app.state.service
     return service
 
 
-def _catalog(request: Request) -> ModelCatalog:
+async def _catalog(request: Request) -> ModelCatalog:
     catalog: ModelCatalog = request.app.state.catalog
     return catalog
 
 
-def _cache(request: Request) -> PredictionCache:
+async def _cache(request: Request) -> PredictionCache:
     cache: PredictionCache = request.app.state.cache
     return cache
 
 
-def _rollouts(request: Request) -> Rollouts:
+async def _rollouts(request: Request) -> Rollouts:
     rollouts: Rollouts = request.app.state.rollouts
     return rollouts
 
 
-def _key_with(scope: Scope) -> Callable[..., ApiKey]:
-    def dependency(
+def _key_with(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
+    async def dependency(
         request: Request,
         settings: Annotated[GatewaySettings, Depends(_settings)],
         _: Annotated[str | None, Depends(api_key_header)],

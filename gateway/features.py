@@ -7,13 +7,19 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from feast import FeatureView, ValueType
+from feast.infra.online_stores.redis import RedisOnlineStore
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from gateway import metrics
 from gateway.errors import EntityNotFound, FeaturesUnavailable
 
 if TYPE_CHECKING:
-    from feast import FeatureService, FeatureStore
+    from feast import FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +27,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ViewLayout:
     name: str
+    view: FeatureView
     join_keys: tuple[str, ...]
+    key_types: tuple[str, ...]  # ValueProto field per join key: "int64_val", "string_val"
     features: tuple[str, ...]
     ttl_s: float | None
 
 
 @dataclass(frozen=True)
 class ServiceLayout:
-    service: FeatureService
     views: tuple[ViewLayout, ...]
 
     @property
@@ -42,9 +49,31 @@ class FeatureRow:
     stale_views: tuple[str, ...]
 
 
+KEY_FIELDS = {
+    ValueType.INT64: "int64_val",
+    ValueType.INT32: "int32_val",
+    ValueType.STRING: "string_val",
+}
+
+
+def python_value(value: ValueProto) -> Any:
+    kind = value.WhichOneof("val")
+    if kind is None:
+        return None
+    field = getattr(value, kind)
+    return list(field.val) if kind.endswith("_list_val") else field
+
+
 class OnlineFeatures:
+    """Reads a feature service's views straight through Feast's Redis online store
+    (``RedisOnlineStore.online_read_async``, one pipelined HMGET per view, views in
+    parallel): the same keys and values as ``FeatureStore.get_online_features`` without
+    its per-call request planning and response building, which cost more than the reads."""
+
     def __init__(self, store: FeatureStore, timeout_s: float) -> None:
         self._store = store
+        self._config = store.config
+        self._online = RedisOnlineStore()
         self._timeout_s = timeout_s
         self._layouts: dict[str, ServiceLayout] = {}
 
@@ -56,13 +85,13 @@ class OnlineFeatures:
                 views = []
                 for projection in service.feature_view_projections:
                     view = self._store.get_feature_view(projection.name)
-                    join_keys = tuple(
-                        self._store.get_entity(entity).join_key for entity in view.entities
-                    )
+                    entities = [self._store.get_entity(name) for name in view.entities]
                     views.append(
                         ViewLayout(
                             projection.name_to_use(),
-                            join_keys,
+                            view,
+                            tuple(entity.join_key for entity in entities),
+                            tuple(KEY_FIELDS[entity.value_type] for entity in entities),
                             tuple(f.name for f in projection.features),
                             view.ttl.total_seconds() if view.ttl else None,
                         )
@@ -71,7 +100,7 @@ class OnlineFeatures:
                 raise FeaturesUnavailable(
                     f"feature service {service_name} is not in the Feast registry: {exc}"
                 ) from exc
-            self._layouts[service_name] = ServiceLayout(service, tuple(views))
+            self._layouts[service_name] = ServiceLayout(tuple(views))
         return self._layouts[service_name]
 
     async def read(
@@ -84,43 +113,60 @@ class OnlineFeatures:
         layout = self.layout(service_name)
         started = time.perf_counter()
         try:
-            response = await asyncio.wait_for(
-                self._store.get_online_features_async(
-                    features=layout.service, entity_rows=list(entity_rows)
-                ),
+            per_view = await asyncio.wait_for(
+                asyncio.gather(*(self._read_view(view, entity_rows) for view in layout.views)),
                 self._timeout_s,
             )
-            data = response.to_dict(include_event_timestamps=True)
-        except Exception as exc:  # Feast wraps Redis failures in many types
+        except Exception as exc:  # Feast surfaces Redis failures in many types
             log.warning("Feast online read failed: %s", exc)
             raise FeaturesUnavailable(
                 f"feature store unavailable for {service_name}: {type(exc).__name__}"
             ) from exc
         finally:
             metrics.FEAST_DURATION.labels(*metric_labels).observe(time.perf_counter() - started)
-        now = time.time()
+        now = datetime.now(UTC)
         return [
-            self._row(layout, data, index, entity_rows[index], now)
-            for index in range(len(entity_rows))
+            self._row(layout, per_view, index, entities, now)
+            for index, entities in enumerate(entity_rows)
         ]
+
+    async def _read_view(
+        self, view: ViewLayout, entity_rows: Sequence[dict[str, Any]]
+    ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
+        keys = [
+            EntityKeyProto(
+                join_keys=list(view.join_keys),
+                entity_values=[
+                    ValueProto(**{field: row[key]})
+                    for key, field in zip(view.join_keys, view.key_types, strict=True)
+                ],
+            )
+            for row in entity_rows
+        ]
+        return await self._online.online_read_async(
+            self._config, view.view, keys, list(view.features)
+        )
 
     @staticmethod
     def _row(
         layout: ServiceLayout,
-        data: dict[str, list[Any]],
+        per_view: list[list[tuple[datetime | None, dict[str, ValueProto] | None]]],
         index: int,
         entities: dict[str, Any],
-        now: float,
+        now: datetime,
     ) -> FeatureRow | EntityNotFound:
         values: dict[str, Any] = {}
         stale: list[str] = []
-        for view in layout.views:
-            view_values = {name: data[name][index] for name in view.features}
+        for view, rows in zip(layout.views, per_view, strict=True):
+            timestamp, found = rows[index]
+            view_values = {
+                name: python_value(found[name]) if found else None for name in view.features
+            }
             if all(value is None for value in view_values.values()):
                 missing = ", ".join(f"{key} {entities.get(key)!r}" for key in view.join_keys)
                 return EntityNotFound(f"unknown {missing}: no features in {view.name}")
             values.update(view_values)
-            newest = max(data[f"{name}__ts"][index] or 0 for name in view.features)
-            if view.ttl_s is not None and now - newest > view.ttl_s:
+            age_s = (now - timestamp).total_seconds() if timestamp is not None else 0.0
+            if view.ttl_s is not None and age_s > view.ttl_s:
                 stale.append(view.name)
         return FeatureRow(values, tuple(stale))

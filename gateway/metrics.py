@@ -46,8 +46,9 @@ CACHE_LOOKUPS = Counter(
 )
 CACHE_HIT_RATIO = Gauge(
     "ml_prediction_cache_hit_ratio",
-    "Cache hits / lookups since the gateway started",
+    "Cache hits / lookups since the gateway (worker) started",
     ["model_name", "model_version"],
+    multiprocess_mode="liveall",
 )
 CACHE_BYPASSED = Counter(
     "ml_prediction_cache_bypassed_total", "Cache operations skipped because Redis failed", ["op"]
@@ -58,7 +59,10 @@ STALE_FEATURES = Counter(
     ["model_name", "feature_view"],
 )
 MODEL_READY = Gauge(
-    "ml_model_ready", "1 when the model has a ready version in Triton", ["model_name"]
+    "ml_model_ready",
+    "1 when the model has a ready version in Triton",
+    ["model_name"],
+    multiprocess_mode="livemin",
 )
 SHADOW_PREDICTIONS = Counter(
     "ml_shadow_predictions_total", "Shadow answers compared", ["model_name", "shadow_version"]

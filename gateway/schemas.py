@@ -54,6 +54,18 @@ class PredictRequest(BaseModel):
     )
     explain: bool = Field(default=False, description="Add feature_importance (tabular models)")
 
+    @field_validator("text")
+    @classmethod
+    def _encodable(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("text is not valid Unicode (lone surrogate?)") from exc
+            if not text.strip():
+                raise ValueError("text is blank")
+        return text
+
     @field_validator("symbols")
     @classmethod
     def _distinct(cls, symbols: list[str] | None) -> list[str] | None:

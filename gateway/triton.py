@@ -13,7 +13,7 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from gateway import metrics
-from gateway.errors import InferenceFailed
+from gateway.errors import InferenceFailed, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,9 @@ class TritonGateway:
                 client_timeout=self._timeout_s,
             )
         except InferenceServerException as exc:
+            if "INVALID_ARGUMENT" in str(exc.status()):
+                # The model refused these inputs (e.g. an infeasible portfolio): client error.
+                raise InvalidRequest(f"{model.name}: {exc.message()}") from exc
             raise InferenceFailed(
                 f"Triton could not serve {model.name} version {model.version}: {exc.message()}",
                 model_name=model.name,

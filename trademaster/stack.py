@@ -39,6 +39,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STACK_", env_file=".env", extra="ignore")
 
     gateway_port: int = Field(default=8080, ge=0, le=65535)
+    gateway_workers: int = Field(default=1, ge=1, le=16)
     redis_port: int = Field(default=0, ge=0, le=65535, description="Feast online store")
     cache_redis_port: int = Field(default=0, ge=0, le=65535, description="Prediction cache")
     triton_http_port: int = Field(default=0, ge=0, le=65535)
@@ -120,6 +121,7 @@ def gateway_process(
     feast_redis: str,
     triton_grpc: str,
     api_key: str,
+    workers: int = 1,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     from gateway.auth import hash_key
     from trademaster.serving.process import free_port, stop_process
@@ -130,6 +132,7 @@ def gateway_process(
     ]
     env = {
         "GATEWAY_API_KEYS": json.dumps(keys),
+        "GATEWAY_WORKERS": str(workers),
         "GATEWAY_PORT": str(chosen),
         "GATEWAY_REDIS_URL": redis_url,
         "GATEWAY_FEAST_REDIS": feast_redis,
@@ -238,6 +241,7 @@ def running_stack(
                 feast_redis,
                 triton.grpc_url,
                 api_key,
+                stack_settings.gateway_workers,
             )
         )
         base_url = f"http://127.0.0.1:{port}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from gateway.__main__ import MULTIPROCESS_ENV
 from gateway.auth import authorize
 from gateway.deps import CacheDep, CatalogDep, SettingsDep
 from gateway.schemas import ErrorResponse, ReadyStatus
@@ -45,4 +48,14 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
     GATEWAY_METRICS_REQUIRE_KEY is set."""
     if settings.metrics_require_key:
         authorize(settings.api_keys, request, "metrics")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(settings.workers), media_type=CONTENT_TYPE_LATEST)
+
+
+def exposition(workers: int) -> bytes:
+    """This process's metrics, or every worker's when uvicorn runs several (``__main__`` then
+    sets a fresh multiprocess folder before any worker starts)."""
+    if workers == 1:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ[MULTIPROCESS_ENV])
+    return generate_latest(registry)

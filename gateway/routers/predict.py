@@ -29,23 +29,25 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
-async def predict(
-    body: PredictRequest, service: ServiceDep, response: Response, _: PredictKey
-) -> PredictResponse:
+async def predict(body: PredictRequest, service: ServiceDep, _: PredictKey) -> Response:
     """One prediction; features come from the Feast online store.
 
     Identical effective inputs within the cache TTL are answered from Redis
     (header ``X-Cache: hit``).
     """
     prediction = await service.predict(body)
-    response.headers["X-Cache"] = "hit" if prediction.cache_hit else "miss"
-    return prediction.response
+    # Serialised once by pydantic's Rust core; FastAPI would validate and encode it again.
+    return Response(
+        prediction.response.model_dump_json(),
+        media_type="application/json",
+        headers={"X-Cache": "hit" if prediction.cache_hit else "miss"},
+    )
 
 
 @router.post("/batch_predict", response_model=BatchPredictResponse, responses=ERRORS)
 async def batch_predict(
     body: BatchPredictRequest, service: ServiceDep, settings: SettingsDep, _: PredictKey
-) -> BatchPredictResponse:
+) -> Response:
     """Many predictions in one call: per model, one Feast read, one cache round trip and one
     Triton call. A row that fails (unknown entity) carries its own error; the others succeed.
     """
@@ -58,6 +60,7 @@ async def batch_predict(
             results.append(BatchRowError(error=outcome.code, detail=outcome.detail))
         else:
             results.append(BatchRowResult(**outcome.response.model_dump()))
-    return BatchPredictResponse(
+    batch = BatchPredictResponse(
         results=results, errors=sum(isinstance(r, BatchRowError) for r in results)
     )
+    return Response(batch.model_dump_json(), media_type="application/json")

@@ -160,3 +160,62 @@ def test_price_forecast_comes_with_its_conformal_interval(gateway: Gateway) -> N
     assert real.json()["stale_features"] == ["price_window_fv"]  # real EURUSD bars end in 2018
     assert no_symbol.status_code == 422
     assert "symbol" in no_symbol.json()["detail"]
+
+
+def test_sentiment_scores_raw_text(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        good = client.post(
+            "/predict",
+            json={
+                "model_name": "sentiment-analyzer",
+                "text": "Acme beats estimates, raises outlook",
+            },
+        )
+        bad = client.post(
+            "/predict",
+            json={
+                "model_name": "sentiment-analyzer",
+                "text": "Acme misses estimates, cuts outlook",
+            },
+        )
+        blank = client.post("/predict", json={"model_name": "sentiment-analyzer", "text": "   "})
+        models = [entry["name"] for entry in client.get("/models").json()]
+    assert good.status_code == bad.status_code == 200, good.text
+    for answer in (good.json(), bad.json()):
+        assert -1.0 <= answer["prediction"] <= 1.0
+        assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert answer["confidence"] == pytest.approx(max(answer["probabilities"].values()))
+    assert good.json()["prediction"] > bad.json()["prediction"]
+    assert blank.status_code == 422
+    assert "sentiment-tokenizer" not in models  # ensemble steps are not client models
+
+
+def test_portfolio_weights_are_long_only_capped_and_fully_invested(gateway: Gateway) -> None:
+    holdings = ["SYN001", "SYN002", "SYN003", "SYN004", "SYN005"]
+    with gateway.client() as client:
+        answer = client.post(
+            "/predict",
+            json={"model_name": "portfolio-optimizer", "symbols": holdings, "max_weight": 0.4},
+        )
+        infeasible = client.post(
+            "/predict",
+            json={"model_name": "portfolio-optimizer", "symbols": holdings, "max_weight": 0.1},
+        )
+        stale = client.post(
+            "/predict", json={"model_name": "portfolio-optimizer", "symbols": ["SYN001", "GOOG"]}
+        )
+        unknown = client.post(
+            "/predict", json={"model_name": "portfolio-optimizer", "symbols": ["SYN001", "NOPE"]}
+        )
+    assert answer.status_code == 200, answer.text
+    weights = answer.json()["prediction"]
+    assert set(weights) == set(holdings)
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-5)
+    assert all(-1e-6 <= w <= 0.4 + 1e-5 for w in weights.values())
+    interval = answer.json()["confidence"]
+    assert interval["lower"] < interval["upper"]
+    assert infeasible.status_code == 422
+    assert "1/5" in infeasible.json()["detail"]
+    assert stale.status_code == 422
+    assert "GOOG" in stale.json()["detail"]
+    assert unknown.status_code == 404

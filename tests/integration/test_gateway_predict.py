@@ -31,13 +31,15 @@ def _recent_pairs(settings: PipelineSettings, n: int) -> list[tuple[int, str]]:
     return pairs
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
+def _metric(text: str, name: str, default: float | None = None, **labels: str) -> float:
     selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
         if line.startswith(name + "{"):
             found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
             if all(found.get(k) == v for k, v in labels.items()):
                 return float(line.rsplit(" ", 1)[1])
+    if default is not None:
+        return default
     raise AssertionError(f"metric {name}{{{selector}}} not exposed")
 
 
@@ -81,9 +83,10 @@ def test_repeated_request_is_answered_from_redis(
     (user_id, symbol), *_ = _recent_pairs(pipeline_settings, 1)
     body = {"user_id": user_id, "symbol": symbol, "feature_overrides": {"avg_leverage": 2.5}}
     with gateway.client() as client:
-        hits_before = _metric(
+        misses_before = _metric(
             client.get("/metrics").text,
             "ml_prediction_cache_lookups_total",
+            default=0.0,
             model_name=RISK_MODEL,
             result="miss",
         )
@@ -91,18 +94,19 @@ def test_repeated_request_is_answered_from_redis(
         second = client.post("/predict", json=body)
         metrics = client.get("/metrics").text
 
+    cache_lines = [line for line in metrics.splitlines() if "cache" in line and line[0] != "#"]
     assert first.headers["X-Cache"] == "miss"
-    assert second.headers["X-Cache"] == "hit"
+    assert second.headers["X-Cache"] == "hit", cache_lines
     assert second.json()["cached"] is True
     assert second.json()["prediction"] == first.json()["prediction"]
-    assert (
-        _metric(metrics, "ml_prediction_cache_lookups_total", model_name=RISK_MODEL, result="hit")
-        >= 1
+    hits = _metric(
+        metrics, "ml_prediction_cache_lookups_total", model_name=RISK_MODEL, result="hit"
     )
     misses = _metric(
         metrics, "ml_prediction_cache_lookups_total", model_name=RISK_MODEL, result="miss"
     )
-    assert misses == hits_before + 1
+    assert hits >= 1, cache_lines
+    assert misses == misses_before + 1
 
 
 def test_overrides_change_the_answer_and_do_not_share_cache_entries(

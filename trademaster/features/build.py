@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from trademaster.features.market_features import compute_market_features
@@ -47,7 +48,9 @@ def build_offline_features(settings: PipelineSettings) -> FeatureSummary:
     daily = daily_bars(market)
 
     log.info("market features for %d symbols", daily["symbol"].nunique())
-    market_features = compute_market_features(daily)
+    market_features = with_sentiment(
+        settings, compute_market_features(daily), read_table(settings, schema.headlines)
+    )
     positions = position_table(trades, users, daily)
     first_trade_day = trades["ts"].min().normalize()
     snapshot_days = pd.bdate_range(first_trade_day, daily["ts"].max())
@@ -73,6 +76,28 @@ def build_offline_features(settings: PipelineSettings) -> FeatureSummary:
         first_snapshot=str(user_features["event_timestamp"].min()),
         last_snapshot=str(user_features["event_timestamp"].max()),
     )
+
+
+def with_sentiment(
+    settings: PipelineSettings, market_features: pd.DataFrame, headlines: pd.DataFrame
+) -> pd.DataFrame:
+    """Adds ``sentiment_score``: the day's mean headline score by the sentiment-analyzer
+    champion (0, neutral, on days without headlines or while there is no champion)."""
+    from trademaster.training.sentiment_pipeline import (
+        NoChampion,
+        daily_sentiment,
+        score_headlines,
+    )
+
+    try:
+        scores = score_headlines(settings, headlines)
+    except NoChampion as exc:
+        log.warning("sentiment_score set to 0: %s", exc)
+        return market_features.assign(sentiment_score=np.float32(0.0))
+    daily = daily_sentiment(headlines.assign(sentiment_score=scores))
+    log.info("sentiment scores of %d headlines, %d symbol-days", len(scores), len(daily))
+    merged = market_features.merge(daily, on=["symbol", "bar_date"], how="left")
+    return merged.assign(sentiment_score=merged["sentiment_score"].fillna(0.0).astype("float32"))
 
 
 def feast_objects(store_root: Path) -> list[Any]:

@@ -30,7 +30,7 @@ def validate_data(settings: PipelineSettings) -> dict[str, Any]:
 
     frames = {
         table.name: read_table(settings, table)
-        for table in (schema.market_data, schema.users, schema.trades)
+        for table in (schema.market_data, schema.users, schema.trades, schema.headlines)
     }
     counts = validate_frames(frames, min_users=settings.n_users, min_trades=settings.n_trades)
     log.info("data validation passed: %s", counts)

@@ -8,18 +8,19 @@ This file imports nothing but numpy: the exporter copies it unchanged next to th
 serving run the same code.
 
 Method
-- Accelerated projected gradient (FISTA with O'Donoghue-Candes gradient restart, step
-  1/L with L = risk_aversion * lambda_max) for global convergence; each step projects exactly
-  onto the capped simplex (``project_capped_simplex``).
-- Every ``POLISH_EVERY`` iterations the bounds active at the iterate are refined by
-  primal-dual active-set steps, each solving the equality-constrained KKT system on the free
-  holdings; a polished point is kept only when it is feasible and its duality gap passes.
-  Polishing usually ends the solve exactly after a few dozen iterations; the gradient
-  iterations alone still converge when it cannot (degenerate or flat problems).
-- Stops when the Frank-Wolfe duality gap ``g'w - min_{v feasible} g'v`` (an upper bound on how
-  far the utility is below the optimum) is at most ``tolerance`` times the problem's scale
-  ``max(|mu|_inf, risk_aversion * |Sigma|_max)``, or after ``max_iterations``; the result is
-  always feasible and says whether it converged.
+- A few accelerated projected-gradient steps (FISTA with O'Donoghue-Candes gradient restart,
+  step 1/L with L = risk_aversion * lambda_max), each an exact projection onto the capped
+  simplex (``project_capped_simplex``), pick out which holdings sit at 0 or at the cap.
+- A primal active-set method then finishes from that point: each step solves the KKT system
+  on the free holdings and moves as far towards it as the bounds allow; a bound whose
+  multiplier has the wrong sign is released. It stays feasible, never increases the
+  objective, and ends at the exact optimum (to rounding), usually in a handful of steps.
+- Should it not finish (its step cap), more gradient steps follow and it is tried again; the
+  best point so far is kept, so the answer is always feasible.
+- The result is certified by the Frank-Wolfe duality gap ``g'w - min_{v feasible} g'v``, an
+  upper bound on how far the utility is below the optimum. The solve has converged when the
+  gap is at most ``tolerance`` times the problem's scale ``max(|mu|_inf, risk_aversion *
+  |Sigma|_max)``; otherwise it stops after ``max_iterations`` gradient steps and says so.
 
 Covariance estimates are noisy (few observations, float32 rounding) and may be slightly
 indefinite, which would make the problem non-convex. The matrix is symmetrised, and when its
@@ -29,10 +30,11 @@ also keeps the problem strictly convex, so the weights are unique even for singu
 (duplicate holdings, fewer observations than holdings). ``Solution`` reports whether that
 happened and the smallest eigenvalue seen.
 
-``max_weight`` is feasible when ``n * max_weight >= 1``. Requests at exactly 1/n arrive
-rounded (float32 1/3 is below 1/3), so a cap within ``FEASIBILITY_SLACK`` (relative) of 1/n is
-raised to 1/n, which moves the bound by at most that slack; below that the problem is
-infeasible and ``PortfolioProblemError`` says so.
+``risk_aversion`` must be positive (at 0 the problem is a linear program, not this model).
+``max_weight`` is feasible when ``n * max_weight >= 1``. A cap of exactly 1/n arrives rounded
+(float32(1/25) * 25 < 1), so a cap within ``FEASIBILITY_SLACK`` (relative) of 1/n is raised to
+1/n, which moves the bound by at most that slack; below that the problem is infeasible and
+``PortfolioProblemError`` says so.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ DEFAULT_TOLERANCE = 1e-10
 DEFAULT_MAX_ITERATIONS = 5_000
 EIGENVALUE_FLOOR = 1e-10
 FEASIBILITY_SLACK = 1e-6
-POLISH_EVERY = 10
-POLISH_STEPS = 10
-# A polished point may leave a bound by this much (relative to the cap) from rounding.
-POLISH_BOUND_SLACK = 1e-12
+WARM_START_ITERATIONS = 10
+RETRY_ITERATIONS = 20
+ACTIVE_SET_STEPS_PER_HOLDING = 4
+MULTIPLIER_TOLERANCE = 1e-13
 
 
 class PortfolioProblemError(ValueError):
@@ -66,6 +68,14 @@ class RepairedCovariance:
 
 @dataclass(frozen=True)
 class Solution:
+    """``weights`` (float64, feasible) and how they were found.
+
+    ``utility`` is the objective on the (repaired) covariance; ``iterations`` counts gradient
+    steps; ``polished``: the active-set method produced the answer; ``duality_gap`` bounds the
+    utility's distance to the optimum; ``constraint_violation`` is the largest breach of the
+    budget or the bounds as requested (the cap before any rounding up to 1/n).
+    """
+
     weights: np.ndarray
     utility: float
     iterations: int
@@ -87,23 +97,23 @@ def project_capped_simplex(values: np.ndarray, cap: float) -> np.ndarray:
     """
     y = np.asarray(values, dtype=np.float64)
     cap = min(float(cap), 1.0)
-    kinks = np.unique(np.concatenate([y - cap, y]))
+    kinks = np.sort(np.concatenate([y - cap, y]))
 
-    def total(shift: float) -> float:
-        return float(np.clip(y - shift, 0.0, cap).sum())
+    def clipped(shift: float) -> np.ndarray:
+        return np.minimum(np.maximum(y - shift, 0.0), cap)
 
     lo, hi = 0, kinks.size - 1
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if total(kinks[mid]) >= 1.0:
+        if clipped(kinks[mid]).sum() >= 1.0:
             lo = mid
         else:
             hi = mid
-    sum_lo, sum_hi = total(kinks[lo]), total(kinks[hi])
-    shift = kinks[lo]
+    sum_lo, sum_hi = float(clipped(kinks[lo]).sum()), float(clipped(kinks[hi]).sum())
+    shift = float(kinks[lo])
     if sum_lo != sum_hi:
-        shift += (sum_lo - 1.0) * (kinks[hi] - kinks[lo]) / (sum_lo - sum_hi)
-    return np.clip(y - shift, 0.0, cap)
+        shift += (sum_lo - 1.0) * float(kinks[hi] - kinks[lo]) / (sum_lo - sum_hi)
+    return clipped(shift)
 
 
 def frank_wolfe_gap(weights: np.ndarray, gradient: np.ndarray, cap: float) -> float:
@@ -191,21 +201,16 @@ def _accelerated_steps(
 def _solve_free_set(
     hessian: np.ndarray, mu: np.ndarray, cap: float, lower: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray, float] | None:
-    """Weights and budget multiplier with ``lower`` at 0, ``upper`` at the cap, the rest free.
+    """Minimiser and budget multiplier with ``lower`` at 0, ``upper`` at the cap, the rest free.
 
     Solves ``[H_FF -1; 1' 0] [w_F; nu] = [mu_F - H_FU cap; 1 - cap |U|]``; None when singular.
+    With nothing free, ``nu`` is the largest gradient at the cap (the tightest valid value).
     """
     free = ~(lower | upper)
     weights = np.where(upper, cap, 0.0)
     gradient_fixed = hessian[:, upper] @ weights[upper] - mu
     if not free.any():
-        if abs(weights.sum() - 1.0) > 1e-12:
-            return None
-        # Any nu between the largest gradient at the cap and the smallest at zero works.
-        high = float(gradient_fixed[upper].max())
-        if not lower.any():
-            return weights, high
-        return weights, 0.5 * (high + float(gradient_fixed[lower].min()))
+        return weights, float(gradient_fixed[upper].max()) if upper.any() else 0.0
     m = int(free.sum())
     system = np.zeros((m + 1, m + 1))
     system[:m, :m] = hessian[np.ix_(free, free)]
@@ -224,22 +229,50 @@ def _solve_free_set(
     return weights, float(solution[m])
 
 
-def _polish(
-    start: np.ndarray, hessian: np.ndarray, mu: np.ndarray, cap: float, step: float
+def _step_room(weights: np.ndarray, direction: np.ndarray, cap: float) -> np.ndarray:
+    """How far along ``direction`` each holding can go before reaching a bound."""
+    room = np.full(weights.size, np.inf)
+    down, up = direction < 0.0, direction > 0.0
+    room[down] = -weights[down] / direction[down]
+    room[up] = (cap - weights[up]) / direction[up]
+    return room
+
+
+def _active_set(
+    start: np.ndarray, hessian: np.ndarray, mu: np.ndarray, cap: float, scale: float
 ) -> np.ndarray | None:
-    """Primal-dual active-set steps from the bounds active after one projected step."""
-    trial = project_capped_simplex(start - step * (hessian @ start - mu), cap)
-    lower, upper = trial <= 0.0, trial >= cap
-    for _ in range(POLISH_STEPS):
+    """Primal active-set method from the feasible ``start``; None if it does not finish.
+
+    The bounds active at ``start`` form the working set. Each step moves towards the minimiser
+    on the working set as far as the bounds allow, adding the bound that blocks it; at that
+    minimiser the bound with the most negative multiplier is released, until none is negative.
+    Every iterate stays feasible and the objective never increases (strictly convex problem).
+    """
+    weights = start.copy()
+    lower, upper = weights <= 0.0, weights >= cap
+    for _ in range(ACTIVE_SET_STEPS_PER_HOLDING * weights.size + 10):
         solved = _solve_free_set(hessian, mu, cap, lower, upper)
         if solved is None:
             return None
-        weights, nu = solved
-        moved = weights - step * (hessian @ weights - mu - nu)
-        new_lower, new_upper = moved <= 0.0, moved >= cap
-        if np.array_equal(new_lower, lower) and np.array_equal(new_upper, upper):
+        target, nu = solved
+        direction = target - weights
+        direction[lower | upper] = 0.0
+        room = _step_room(weights, direction, cap)
+        blocking = int(np.argmin(room))
+        if room[blocking] < 1.0:
+            weights = np.clip(weights + room[blocking] * direction, 0.0, cap)
+            hits_cap = bool(direction[blocking] > 0.0)
+            upper[blocking], lower[blocking] = hits_cap, not hits_cap
+            weights[blocking] = cap if hits_cap else 0.0
+            continue
+        weights = np.clip(target, 0.0, cap)
+        multipliers = hessian @ weights - mu - nu
+        # Negative: the objective falls when the holding leaves its bound.
+        released = np.where(lower, multipliers, np.where(upper, -multipliers, np.inf))
+        worst = int(np.argmin(released))
+        if released[worst] >= -MULTIPLIER_TOLERANCE * scale:
             return weights
-        lower, upper = new_lower, new_upper
+        lower[worst] = upper[worst] = False
     return None
 
 
@@ -268,38 +301,35 @@ def solve_portfolio(
     repaired = repair_covariance(sigma)
     hessian = risk_aversion * repaired.matrix
     step = 1.0 / (risk_aversion * repaired.max_eigenvalue)
-    target = tolerance * max(float(np.abs(mu).max()), float(np.abs(hessian).max()))
+    scale = max(float(np.abs(mu).max()), float(np.abs(hessian).max()))
+    target = tolerance * scale
 
     def gap(weights: np.ndarray) -> float:
         return frank_wolfe_gap(weights, hessian @ weights - mu, cap)
 
-    def feasible(weights: np.ndarray) -> bool:
-        slack = POLISH_BOUND_SLACK * max(cap, 1.0)
-        return bool(weights.min() >= -slack and weights.max() <= cap + slack)
-
     weights = np.full(mu.size, 1.0 / mu.size)
-    iterations, polished, converged = 0, False, False
-    while True:
-        candidate = _polish(weights, hessian, mu, cap, step)
-        if candidate is not None and feasible(candidate) and gap(candidate) <= target:
-            weights, polished, converged = np.clip(candidate, 0.0, cap), True, True
-            break
-        if gap(weights) <= target:
-            converged = True
-            break
-        if iterations >= max_iterations:
-            break
-        count = min(POLISH_EVERY, max_iterations - iterations)
+    best, best_gap, polished = weights, gap(weights), False
+    iterations = 0
+    while best_gap > target:
+        budget = RETRY_ITERATIONS if iterations else WARM_START_ITERATIONS
+        count = min(budget, max_iterations - iterations)
         weights = _accelerated_steps(weights, hessian, mu, cap, step, count)
         iterations += count
+        exact = _active_set(weights, hessian, mu, cap, scale)
+        if exact is not None and (exact_gap := gap(exact)) <= best_gap:
+            best, best_gap, polished = exact, exact_gap, True
+        if (weights_gap := gap(weights)) < best_gap:
+            best, best_gap, polished = weights, weights_gap, False
+        if iterations >= max_iterations:
+            break
     return Solution(
-        weights=weights,
-        utility=float(mu @ weights - 0.5 * weights @ hessian @ weights),
+        weights=best,
+        utility=float(mu @ best - 0.5 * best @ hessian @ best),
         iterations=iterations,
-        converged=converged,
+        converged=best_gap <= target,
         polished=polished,
-        duality_gap=gap(weights),
-        constraint_violation=constraint_violation(weights, max_weight),
+        duality_gap=best_gap,
+        constraint_violation=constraint_violation(best, max_weight),
         covariance_repaired=repaired.repaired,
         min_eigenvalue=repaired.min_eigenvalue,
     )

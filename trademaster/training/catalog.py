@@ -54,6 +54,12 @@ class ModelDefinition:
 
 MODELS: tuple[ModelDefinition, ...] = (
     ModelDefinition(
+        "sentiment-analyzer",
+        "trademaster.training.sentiment_pipeline",
+        "exporters.sentiment",
+        before_features=True,
+    ),
+    ModelDefinition(
         "risk-assessment-model",
         "trademaster.training.risk_pipeline",
         "exporters.risk_model",
@@ -67,6 +73,11 @@ MODELS: tuple[ModelDefinition, ...] = (
         "price-prediction-lstm",
         "trademaster.training.price_pipeline",
         "exporters.price_lstm",
+    ),
+    ModelDefinition(
+        "portfolio-optimizer",
+        "trademaster.training.portfolio_pipeline",
+        "exporters.portfolio",
     ),
 )
 

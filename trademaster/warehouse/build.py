@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
+from trademaster.warehouse.headlines import generate_headlines
 from trademaster.warehouse.market import (
     REAL_HISTORIES,
     business_calendar,
@@ -32,6 +33,7 @@ class WarehouseSummary:
     n_market_rows: int
     n_users: int
     n_trades: int
+    n_headlines: int
     first_bar: str
     last_bar: str
     first_trade: str
@@ -47,6 +49,7 @@ class WarehouseFrames:
     market_data: pd.DataFrame
     users: pd.DataFrame
     trades: pd.DataFrame
+    headlines: pd.DataFrame
 
 
 def generate_frames(settings: PipelineSettings) -> WarehouseFrames:
@@ -62,11 +65,18 @@ def generate_frames(settings: PipelineSettings) -> WarehouseFrames:
     trades = simulate_trades(
         users, PricePanel.from_bars(generated_bars), first_trade_day, settings.n_trades, rng
     )
+    # After the trades, with the same generator, so the other tables do not change.
+    headlines = generate_headlines(
+        generated_bars[generated_bars["ts"] >= calendar[first_trade_day]],
+        rng,
+        dict(zip(generated_symbols["symbol"], generated_symbols["sector"], strict=True)),
+    )
     return WarehouseFrames(
         symbols=pd.concat([real_symbol_table(), generated_symbols], ignore_index=True),
         market_data=pd.concat([real_bars, generated_bars], ignore_index=True),
         users=users,
         trades=trades,
+        headlines=headlines,
     )
 
 
@@ -86,6 +96,7 @@ def build_warehouse(settings: PipelineSettings) -> WarehouseSummary:
             (schema.market_data, frames.market_data),
             (schema.users, frames.users),
             (schema.trades, frames.trades),
+            (schema.headlines, frames.headlines),
         ):
             log.info("writing %s: %d rows", table.name, len(frame))
             _insert(connection, table, frame)
@@ -98,6 +109,7 @@ def build_warehouse(settings: PipelineSettings) -> WarehouseSummary:
         n_market_rows=len(frames.market_data),
         n_users=len(frames.users),
         n_trades=len(frames.trades),
+        n_headlines=len(frames.headlines),
         first_bar=str(daily["ts"].min().date()),
         last_bar=str(daily["ts"].max().date()),
         first_trade=str(frames.trades["ts"].min()),

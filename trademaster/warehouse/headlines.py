@@ -7,9 +7,10 @@ mostly negative news, quiet days mostly neutral news, and big moves bring more h
 A headline that states a price move ("shares jump 4.1%") only appears on a day that moved
 that way, with that day's size.
 
-The label of a row is the sentiment of its template. ``HELD_OUT_TEMPLATE_IDS`` (a quarter of
-each label's templates, with wordings the others do not use) are for evaluation only, so a
-model is scored on phrasings it never saw in training.
+The label of a row is the sentiment of its template. Templates come in groups of the same
+kind of news (``concept``) phrased differently; ``HELD_OUT_TEMPLATE_IDS`` (one phrasing of
+most concepts, about a third of the templates) are for evaluation only, so a model is scored
+on wordings it never saw in training.
 
 Headlines of a day correlate with that day's return: a feature built from them describes the
 session and is available only once it is over.
@@ -47,9 +48,12 @@ FIRST_SECOND, LAST_SECOND = 6 * 3600, 21 * 3600
 class Template:
     template_id: int
     label: Label
+    # The kind of news ("earnings_beat"); a held-out template rephrases a trained concept.
+    concept: str
     text: str
     # The price move the text states, if any; the template is only used on such days.
     move: Move | None = None
+    held_out: bool = False
 
     @property
     def fields(self) -> frozenset[str]:
@@ -58,9 +62,21 @@ class Template:
         )
 
 
-def _templates(label: Label, first_id: int, rows: list[tuple[str, Move | None]]) -> list[Template]:
+_Row = tuple[str, str, Move | None, bool]
+
+
+def _train(concept: str, text: str, move: Move | None = None) -> _Row:
+    return concept, text, move, False
+
+
+def _held(concept: str, text: str, move: Move | None = None) -> _Row:
+    return concept, text, move, True
+
+
+def _templates(label: Label, first_id: int, rows: list[_Row]) -> list[Template]:
     return [
-        Template(first_id + offset, label, text, move) for offset, (text, move) in enumerate(rows)
+        Template(first_id + offset, label, concept, text, move, held)
+        for offset, (concept, text, move, held) in enumerate(rows)
     ]
 
 
@@ -69,87 +85,120 @@ TEMPLATES: tuple[Template, ...] = (
         "positive",
         100,
         [
-            ("{company} shares jump {pct}% after record {quarter} earnings", "up"),
-            ("{company} beats analyst estimates as {product} sales surge", None),
-            ("{company} raises full-year guidance on strong demand in {region}", None),
-            ("{ticker} rallies {pct}% as investors cheer {amount} buyback", "up"),
-            ("{broker} upgrades {company} to buy, sees {pct2}% upside", None),
-            ("{company} wins {amount} contract for {product}", None),
-            ("{company} lifts dividend by {pct2}% after strong cash flow", None),
-            ("{company} stock climbs to 52-week high on upbeat outlook", "up"),
-            ("{company} posts better-than-expected revenue despite tough market for {sector}", None),
-            ("Regulators approve {company}'s {product}, opening a large new market", None),
-            ("{company} signs strategic partnership with {peer}", None),
-            ("{company} margins top forecasts; shares gain {pct}%", "up"),
-            ("{company} order backlog hits all-time high", None),
-            ("Investors pile into {company} after blowout quarter", "up"),
-            ("{company} no longer expects a loss this year, CFO says", None),
-            ("{company} escapes the slowdown hitting other {sector}", None),
-            ("{company} soars {pct}% on takeover bid from {peer}", "up"),
-            ("{company} profit doubles as cost cuts pay off", None),
+            _train(
+                "earnings", "{company} shares jump {pct}% after record {quarter} earnings", "up"
+            ),
+            _train("earnings", "{company} beats analyst estimates as {product} sales surge"),
+            _held(
+                "earnings", "{company} tops {quarter} profit forecasts; shares gain {pct}%", "up"
+            ),
+            _train("guidance", "{company} raises full-year guidance on strong demand in {region}"),
+            _held("guidance", "{company} lifts its outlook for the year as orders pick up"),
+            _train("rating", "{broker} upgrades {company} to buy, sees {pct2}% upside"),
+            _held("rating", "{broker} turns bullish on {company}, lifts price target by {pct2}%"),
+            _train("business", "{company} wins {amount} contract for {product}"),
+            _train("business", "{company} lands {amount} order from customer in {region}"),
+            _train("capital", "{company} lifts dividend by {pct2}% after strong cash flow"),
+            _train("capital", "{company} announces {amount} share buyback"),
+            _held("capital", "{ticker} rallies {pct}% as investors cheer {amount} buyback", "up"),
+            _train(
+                "regulatory", "Regulators approve {company_s} {product}, opening a large new market"
+            ),
+            _held("regulatory", "{company} wins regulatory clearance for {product}"),
+            _train("deal", "{company} signs strategic partnership with {peer}"),
+            _train("deal", "{company} soars {pct}% on takeover bid from {peer}", "up"),
+            _train("price", "{company} stock climbs to 52-week high on upbeat outlook", "up"),
+            _held("price", "{company} shares touch all-time high on strong demand", "up"),
+            _train(
+                "hedge",
+                "{company} posts better-than-expected revenue despite tough market for {sector}",
+            ),
+            _held("hedge", "{company} grows sales despite the slowdown hitting other {sector}"),
+            _train("negation", "{company} no longer expects a loss this year, CFO says"),
+            _train("negation", "{company} avoids job cuts as demand recovers"),
+            _held("negation", "{company} sees no hit from tariffs and keeps its growth targets"),
+            _train("growth", "{company} profit doubles as cost cuts pay off"),
+            _train("growth", "{company} order backlog hits all-time high"),
+            _train("growth", "Investors pile into {company} after blowout quarter", "up"),
         ],
     ),
     *_templates(
         "negative",
         200,
         [
-            ("{company} shares tumble {pct}% after profit warning", "down"),
-            ("{company} misses {quarter} estimates as {product} demand weakens", None),
-            ("{company} cuts full-year outlook, citing weak demand in {region}", None),
-            ("{broker} downgrades {company} to sell on valuation concerns", None),
-            ("{company} fails to win regulatory approval for {product}", None),
-            ("{company} falls {pct}% despite reassuring guidance", "down"),
-            ("{company} slashes dividend by {pct2}% to preserve cash", None),
-            ("{company} faces regulatory probe into its accounting", None),
-            ("{company} announces {amount} writedown and job cuts", None),
-            ("{ticker} slides {pct}% after {peer} wins key contract", "down"),
-            ("{company} recalls {product} over safety concerns", None),
-            ("{company} loses its largest customer to {peer}", None),
-            ("{company} CEO resigns abruptly amid internal investigation", None),
-            ("{company} stock sinks to 52-week low on weak sales", "down"),
-            ("{company} fails to meet revenue targets for a third straight quarter", None),
-            ("Credit agency cuts {company}'s rating to junk", None),
-            ("{company} warns of {amount} hit from supply chain disruption", None),
-            ("{company} plunges {pct}% as short sellers pile in", "down"),
+            _train("earnings", "{company} shares tumble {pct}% after profit warning", "down"),
+            _train("earnings", "{company} misses {quarter} estimates as {product} demand weakens"),
+            _held(
+                "earnings",
+                "{company} falls short of {quarter} profit forecasts; shares lose {pct}%",
+                "down",
+            ),
+            _train("guidance", "{company} cuts full-year outlook, citing weak demand in {region}"),
+            _held("guidance", "{company} lowers its forecast for the year as orders dry up"),
+            _train("rating", "{broker} downgrades {company} to sell on valuation concerns"),
+            _held("rating", "{broker} turns bearish on {company}, cuts price target by {pct2}%"),
+            _train("business", "{company} loses its largest customer to {peer}"),
+            _train("business", "{ticker} slides {pct}% after {peer} wins key contract", "down"),
+            _train("capital", "{company} slashes dividend by {pct2}% to preserve cash"),
+            _train("capital", "{company} announces {amount} writedown and job cuts"),
+            _held("capital", "{company} suspends its dividend as cash flow turns negative"),
+            _train("regulatory", "{company} fails to win regulatory approval for {product}"),
+            _train("regulatory", "{company} faces regulatory probe into its accounting"),
+            _held("regulatory", "Regulators reject {company_s} application for {product}"),
+            _train("management", "{company} CEO resigns abruptly amid internal investigation"),
+            _train("management", "{company} halts sales of {product} after customer complaints"),
+            _train("price", "{company} stock sinks to 52-week low on weak sales", "down"),
+            _train("price", "{company} plunges {pct}% as short sellers pile in", "down"),
+            _held("price", "{company} shares hit multi-year low as investors flee", "down"),
+            _train("hedge", "{company} falls {pct}% despite reassuring guidance", "down"),
+            _held(
+                "hedge", "{company} drops {pct}% despite upbeat comments from management", "down"
+            ),
+            _train(
+                "negation", "{company} fails to meet revenue targets for a third straight quarter"
+            ),
+            _held("negation", "{company} does not expect a recovery before next year"),
+            _train("credit", "Credit agency cuts {company_s} rating to junk"),
+            _train("credit", "{company} warns of {amount} hit from supply chain disruption"),
         ],
     ),
     *_templates(
         "neutral",
         300,
         [
-            ("{company} shares little changed ahead of {quarter} results", "flat"),
-            ("{company} to report {quarter} earnings next week", None),
-            ("{company} sets date for annual shareholder meeting", None),
-            ("{company} names new chief financial officer", None),
-            ("{company} completes previously announced debt refinancing", None),
-            ("{broker} keeps hold rating on {company}", None),
-            ("{company} to present at {region} investor conference", None),
-            ("{company} trades flat as investors await central bank decision", "flat"),
-            ("{company} files annual report with regulators", None),
-            ("{company} opens new office in {region}", None),
-            ("{company} board declares regular quarterly dividend", None),
-            ("{company} confirms talks with {peer}, says no deal has been reached", None),
-            ("{ticker} ends session near unchanged in light volume", "flat"),
-            ("{company} reiterates full-year guidance", None),
-            ("{company} appoints former {peer} executive to its board", None),
-            ("{company} to relocate headquarters within {region}", None),
+            _train("results", "{company} to report {quarter} earnings next week"),
+            _train("results", "{company} shares little changed ahead of {quarter} results", "flat"),
+            _held("results", "{company} will publish {quarter} results on Thursday"),
+            _train("filing", "{company} sets date for annual shareholder meeting"),
+            _train("filing", "{company} files annual report with regulators"),
+            _held("filing", "{company} submits quarterly filing to regulators"),
+            _train("management", "{company} names new chief financial officer"),
+            _train("management", "{company} appoints former {peer} executive to its board"),
+            _held("management", "{company} hires a new head of investor relations"),
+            _train("rating", "{broker} keeps hold rating on {company}"),
+            _held("rating", "{broker} reiterates neutral view on {company}"),
+            _train("capital", "{company} completes previously announced debt refinancing"),
+            _train("capital", "{company} board declares regular quarterly dividend"),
+            _train(
+                "price", "{company} trades flat as investors await central bank decision", "flat"
+            ),
+            _held("price", "{ticker} ends session near unchanged in light volume", "flat"),
+            _train("corporate", "{company} to present at {region} investor conference"),
+            _train("corporate", "{company} opens new office in {region}"),
+            _train("corporate", "{company} to relocate headquarters within {region}"),
+            _train(
+                "guidance", "{company} confirms talks with {peer}, says no deal has been reached"
+            ),
+            _train("guidance", "{company} reiterates full-year guidance"),
+            _held("guidance", "{company} keeps its annual forecast unchanged"),
         ],
     ),
 )
 
 TEMPLATE_BY_ID: Mapping[int, Template] = {t.template_id: t for t in TEMPLATES}
 
-
-def _every_fourth_of_each_label() -> frozenset[int]:
-    held: set[int] = set()
-    for label in LABELS:
-        ids = [t.template_id for t in TEMPLATES if t.label == label]
-        held.update(ids[3::4])
-    return frozenset(held)
-
-
 # Never used for training: the evaluation measures generalisation to unseen phrasings.
-HELD_OUT_TEMPLATE_IDS: frozenset[int] = _every_fourth_of_each_label()
+HELD_OUT_TEMPLATE_IDS: frozenset[int] = frozenset(t.template_id for t in TEMPLATES if t.held_out)
 
 
 def is_held_out(template_ids: pd.Series) -> pd.Series:
@@ -159,18 +208,54 @@ def is_held_out(template_ids: pd.Series) -> pd.Series:
 
 # Invented names (none is a listed company, broker or brand).
 _NAME_STEMS = (
-    "Altavik", "Brennmoor", "Corvane", "Dunmarsh", "Elvaro", "Fenwyck", "Galloran", "Hexley",
-    "Istrana", "Jorvale", "Kestmere", "Lorrimar", "Montvaine", "Norstead", "Orvella",
-    "Pellicor", "Quarrow", "Rostane", "Selwick", "Tarnvale", "Ulverin", "Vantrel", "Wexmoor",
-    "Yarrowgate", "Zephrine", "Ashcombe", "Brackwater", "Calloway", "Drummell", "Everholt",
-)  # fmt: skip
+    "Altavik",
+    "Brennmoor",
+    "Corvane",
+    "Dunmarsh",
+    "Elvaro",
+    "Fenwyck",
+    "Galloran",
+    "Hexley",
+    "Istrana",
+    "Jorvale",
+    "Kestmere",
+    "Lorrimar",
+    "Montvaine",
+    "Norstead",
+    "Orvella",
+    "Pellicor",
+    "Quarrow",
+    "Rostane",
+    "Selwick",
+    "Tarnvale",
+    "Ulverin",
+    "Vantrel",
+    "Wexmoor",
+    "Yarrowgate",
+    "Zephrine",
+    "Ashcombe",
+    "Brackwater",
+    "Calloway",
+    "Drummell",
+    "Everholt",
+)
 _BROKERS = (
-    "Hollis & Grant", "Varden Securities", "Oakhurst Research", "Pellham Partners",
-    "Stanmore Capital Markets", "Quillon Advisors",
-)  # fmt: skip
+    "Hollis & Grant",
+    "Varden Securities",
+    "Oakhurst Research",
+    "Pellham Partners",
+    "Stanmore Capital Markets",
+    "Quillon Advisors",
+)
 _REGIONS = (
-    "Europe", "Asia", "Latin America", "North America", "the Middle East", "India", "Japan",
-)  # fmt: skip
+    "Europe",
+    "Asia",
+    "Latin America",
+    "North America",
+    "the Middle East",
+    "India",
+    "Japan",
+)
 
 
 @dataclass(frozen=True)
@@ -184,12 +269,12 @@ _SECTOR_WORDS: Mapping[str, _SectorWords] = {
     "technology": _SectorWords(
         ("Systems", "Networks"),
         "chipmakers",
-        ("cloud platform", "AI accelerator chips", "enterprise software", "data-center servers"),
+        ("cloud platform", "AI accelerator chip", "enterprise software", "data-center server"),
     ),
     "financials": _SectorWords(
         ("Bancorp", "Capital"),
         "regional banks",
-        ("credit card", "wealth management", "mortgage lending", "payments"),
+        ("credit card", "mobile banking app", "mortgage product", "payments platform"),
     ),
     "healthcare": _SectorWords(
         ("Therapeutics", "Biosciences"),
@@ -199,7 +284,7 @@ _SECTOR_WORDS: Mapping[str, _SectorWords] = {
     "energy": _SectorWords(
         ("Energy", "Petroleum"),
         "oil producers",
-        ("natural gas", "offshore drilling", "refining", "LNG export"),
+        ("fuel additive", "lubricant", "biofuel blend", "heating oil"),
     ),
     "consumer": _SectorWords(
         ("Brands", "Foods"),
@@ -209,17 +294,17 @@ _SECTOR_WORDS: Mapping[str, _SectorWords] = {
     "industrials": _SectorWords(
         ("Industries", "Aerospace"),
         "manufacturers",
-        ("jet engine", "freight rail", "factory automation", "construction equipment"),
+        ("jet engine", "freight locomotive", "factory robot", "excavator"),
     ),
     "utilities": _SectorWords(
         ("Power", "Utilities"),
         "utilities",
-        ("solar farm", "grid upgrade", "water services", "offshore wind"),
+        ("smart meter", "solar panel", "home battery", "EV charger"),
     ),
     "materials": _SectorWords(
         ("Materials", "Mining"),
         "miners",
-        ("copper", "lithium", "specialty chemicals", "steel"),
+        ("battery-grade lithium", "copper wire", "specialty coating", "steel pipe"),
     ),
 }
 _GENERIC_WORDS = _SectorWords(
@@ -227,9 +312,7 @@ _GENERIC_WORDS = _SectorWords(
 )
 
 
-def company_names(
-    symbols: list[str], sectors: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def company_names(symbols: list[str], sectors: Mapping[str, str] | None = None) -> dict[str, str]:
     """An invented, unique company name per symbol ("Corvane Therapeutics")."""
     names: dict[str, str] = {}
     used: set[str] = set()
@@ -312,15 +395,20 @@ class _Writer:
         self.symbols = symbols
         self.by_label = {label: [t for t in TEMPLATES if t.label == label] for label in LABELS}
 
-    def pick(self, label: Label, z: float) -> Template:
-        candidates = [t for t in self.by_label[label] if _fits_move(t, z)]
+    def pick(self, label: Label, z: float, used: set[int]) -> Template:
+        """A template of ``label`` that fits the day's move, not yet used that day if possible
+        (the same story twice in a day for one company is not news)."""
+        fitting = [t for t in self.by_label[label] if _fits_move(t, z)]
+        candidates = [t for t in fitting if t.template_id not in used] or fitting
         return candidates[int(self.rng.integers(len(candidates)))]
 
     def render(self, template: Template, day: _Day) -> str:
         rng, words = self.rng, _sector_words(day.symbol, self.sectors)
         peers = [s for s in self.symbols if s != day.symbol] or [day.symbol]
+        company = self.names[day.symbol]
         fields = {
-            "company": self.names[day.symbol],
+            "company": company,
+            "company_s": company + ("'" if company.endswith("s") else "'s"),
             "ticker": day.symbol,
             "sector": words.plural,
             "product": words.products[int(rng.integers(len(words.products)))],
@@ -363,9 +451,15 @@ def generate_headlines(
     stamps = list(pd.to_datetime(days["ts"]))
     returns = days["ret"].tolist()
     headlines, template_ids = [], []
-    for row, label_position in zip(day_index.tolist(), label_index.tolist(), strict=True):
+    used: set[int] = set()
+    for position, (row, label_position) in enumerate(
+        zip(day_index.tolist(), label_index.tolist(), strict=True)
+    ):
+        if position == 0 or row != day_index[position - 1]:
+            used = set()
         day = _Day(symbols[row], stamps[row], returns[row], float(z[row]))
-        template = writer.pick(LABELS[label_position], day.z)
+        template = writer.pick(LABELS[label_position], day.z, used)
+        used.add(template.template_id)
         headlines.append(writer.render(template, day))
         template_ids.append(template.template_id)
 

@@ -64,4 +64,15 @@ trades = Table(
     Column("leverage", Float, nullable=False),
 )
 
-TABLES = (symbols, market_data, users, trades)
+headlines = Table(
+    "headlines",
+    metadata,
+    Column("headline_id", Integer, primary_key=True),
+    Column("symbol", String(16), nullable=False, index=True),
+    Column("ts", DateTime, nullable=False, index=True),
+    Column("headline", String(256), nullable=False),  # generated; longest so far ~95 chars
+    Column("template_id", Integer, nullable=False),
+    Column("label", String(8), nullable=False),  # negative / neutral / positive
+)
+
+TABLES = (symbols, market_data, users, trades, headlines)

@@ -56,6 +56,22 @@ def contracts(min_users: int, min_trades: int) -> tuple[TableContract, ...]:
             checks=(("capital is positive", lambda f: f["capital_usd"].gt(0)),),
         ),
         TableContract(
+            "headlines",
+            ("headline_id", "symbol", "ts", "headline", "template_id", "label"),
+            min_rows=1,
+            non_null=("headline_id", "symbol", "ts", "headline", "label"),
+            checks=(
+                (
+                    "label is negative, neutral or positive",
+                    lambda f: f["label"].isin(["negative", "neutral", "positive"]),
+                ),
+                (
+                    "headline is 1 to 256 characters",
+                    lambda f: f["headline"].str.len().between(1, 256),
+                ),
+            ),
+        ),
+        TableContract(
             "trades",
             (
                 "trade_id",

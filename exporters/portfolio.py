@@ -1,0 +1,246 @@
+"""portfolio-optimizer: Triton configs for CPU and GPU nodes, and the version folder.
+
+A version folder holds `model.py` (`exporters/backends/portfolio_model.py`) and
+`portfolio_optimizer.py`, the registered version's solver file (hash checked against the
+registry), which imports only numpy. Before anything is written, that file is run on problems
+the training suite did not use and compared with scipy (the same tolerances as promotion).
+
+Batching: `max_batch_size: 0`. One request is one portfolio; n differs between requests and
+each solve is its own iterative problem, so a dynamic batch could only join requests of equal
+n and would save no work. Concurrency comes from instances (separate stub processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from exporters.model_spec import TensorSpec
+from exporters.triton_config import GPU_CONFIG_NAME, triton_data_type
+from trademaster.portfolio import validation
+from trademaster.portfolio.optimizer import DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE
+from trademaster.portfolio.problems import validation_problems
+from trademaster.portfolio.registration import download_solver
+from trademaster.portfolio.solver_source import SOLVER_FILENAME
+from trademaster.settings import PipelineSettings
+from trademaster.training import registry
+
+log = logging.getLogger(__name__)
+
+MODEL_TEMPLATE = Path(__file__).resolve().parent / "backends" / "portfolio_model.py"
+TASK = "portfolio_optimization"
+EXPORT_CHECK_CASES = 24
+# Seed offset so the export check uses problems the training suite did not.
+EXPORT_CHECK_SEED_OFFSET = 1_000
+
+INPUTS = (
+    TensorSpec("expected_returns", "FP32", (-1,)),
+    TensorSpec("covariance", "FP32", (-1, -1)),
+    TensorSpec("max_weight", "FP32", (1,)),
+    TensorSpec("risk_aversion", "FP32", (1,)),
+)
+# Omitted optional inputs take the config's default_* parameters.
+OPTIONAL_INPUTS = frozenset({"max_weight", "risk_aversion"})
+OUTPUTS = (TensorSpec("weights", "FP32", (-1,)),)
+
+CPU_HEADER = (
+    "# portfolio-optimizer on CPU: python backend, numpy solver, one portfolio per request.",
+    "# max_batch_size 0: n differs between requests and every solve is its own iterative",
+    "# problem, so dynamic batching could only join equal-n requests and would save no work.",
+)
+GPU_HEADER = (
+    "# portfolio-optimizer on GPU nodes (--model-config-name=gpu): the same python backend,",
+    "# still KIND_CPU. The solver is numpy (no native backend can run it) and a few dozen",
+    "# holdings are far too small for a GPU to pay off; KIND_GPU would only pin instances to",
+    "# devices and reserve GPU memory for nothing. GPU nodes have more cores: more instances.",
+)
+
+
+class ExportCheckError(RuntimeError):
+    """The registered solver disagrees with scipy on the export check problems."""
+
+
+@dataclass(frozen=True)
+class PortfolioServingSpec:
+    name: str
+    default_risk_aversion: float = 3.0
+    # An omitted max_weight is raised to 1/n for fewer than 3 holdings (see model.py).
+    default_max_weight: float = 0.35
+    cpu_instance_count: int = 2
+    gpu_node_instance_count: int = 4
+    tolerance: float = DEFAULT_TOLERANCE
+    max_iterations: int = DEFAULT_MAX_ITERATIONS
+
+    def __post_init__(self) -> None:
+        if not self.default_risk_aversion > 0:
+            raise ValueError(f"default_risk_aversion must be > 0, got {self.default_risk_aversion}")
+        if not 0 < self.default_max_weight <= 1:
+            raise ValueError(
+                f"default_max_weight must lie in (0, 1], got {self.default_max_weight}"
+            )
+        if self.cpu_instance_count < 1 or self.gpu_node_instance_count < 1:
+            raise ValueError("instance counts must be >= 1")
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {
+            "task": TASK,
+            "default_risk_aversion": repr(self.default_risk_aversion),
+            "default_max_weight": repr(self.default_max_weight),
+            "tolerance": repr(self.tolerance),
+            "max_iterations": str(self.max_iterations),
+        }
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _tensor(tensor: TensorSpec) -> str:
+    lines = [
+        "  {",
+        f"    name: {_quote(tensor.name)}",
+        f"    data_type: {triton_data_type(tensor.data_type)}",
+        f"    dims: [ {', '.join(str(d) for d in tensor.dims)} ]",
+    ]
+    if tensor.name in OPTIONAL_INPUTS:
+        lines.append("    optional: true")
+    return "\n".join([*lines, "  }"])
+
+
+def _parameter(key: str, value: str) -> str:
+    return f"parameters: {{\n  key: {_quote(key)}\n  value: {{ string_value: {_quote(value)} }}\n}}"
+
+
+def render_config(spec: PortfolioServingSpec, header: tuple[str, ...], instances: int) -> str:
+    sections = [
+        "\n".join(
+            [
+                *header,
+                f"name: {_quote(spec.name)}",
+                'backend: "python"',
+                "max_batch_size: 0",
+                "version_policy: { latest: { num_versions: 1 } }",
+            ]
+        ),
+        "input [\n" + ",\n".join(_tensor(t) for t in INPUTS) + "\n]",
+        "output [\n" + ",\n".join(_tensor(t) for t in OUTPUTS) + "\n]",
+        f"instance_group [\n  {{\n    count: {instances}\n    kind: KIND_CPU\n  }}\n]",
+        "\n".join(_parameter(key, value) for key, value in sorted(spec.parameters.items())),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def render_cpu_config(spec: PortfolioServingSpec) -> str:
+    return render_config(spec, CPU_HEADER, spec.cpu_instance_count)
+
+
+def render_gpu_config(spec: PortfolioServingSpec) -> str:
+    return render_config(spec, GPU_HEADER, spec.gpu_node_instance_count)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+            tmp.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_configs(repo: Path, spec: PortfolioServingSpec) -> tuple[Path, Path]:
+    """`repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU nodes)."""
+    cpu_path = repo / spec.name / "config.pbtxt"
+    gpu_path = repo / spec.name / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
+    _write_text_atomic(cpu_path, render_cpu_config(spec))
+    _write_text_atomic(gpu_path, render_gpu_config(spec))
+    return cpu_path, gpu_path
+
+
+def write_version(
+    repo: Path, name: str, version: int, solver_file: Path, overwrite: bool = False
+) -> Path:
+    """Publish `repo/<name>/<version>/` (model.py + the solver), complete or not at all."""
+    if version < 1:
+        raise ValueError(f"version must be >= 1, got {version}")
+    if not solver_file.is_file():
+        raise FileNotFoundError(f"solver file {solver_file} does not exist")
+    model_dir = repo / name
+    target = model_dir / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.staging-"))
+    try:
+        shutil.copy2(MODEL_TEMPLATE, staging / "model.py")
+        shutil.copy2(solver_file, staging / SOLVER_FILENAME)
+        staging.chmod(0o755)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
+            os.replace(target, retired / "old")
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def check_solver(
+    solver: ModuleType, seed: int, cases: int = EXPORT_CHECK_CASES
+) -> dict[str, float]:
+    """The solver against scipy on fresh problems; raises ``ExportCheckError`` on failure."""
+    problems = validation_problems(cases, seed + EXPORT_CHECK_SEED_OFFSET)
+    with validation.single_threaded_blas():
+        references = validation.solve_references(problems)
+        results = validation.evaluate(problems, references, solver.solve_portfolio)
+    metrics = validation.summarise(results)
+    reasons = validation.failures(metrics)
+    if reasons:
+        raise ExportCheckError("; ".join(reasons))
+    return metrics
+
+
+def export_version(
+    settings: PipelineSettings, version: registry.RegisteredVersion
+) -> dict[str, Any]:
+    """Checks the registered solver against scipy, then writes the configs and version folder."""
+    spec = PortfolioServingSpec(version.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        solver_file, solver = download_solver(settings, version, Path(tmp))
+        metrics = check_solver(solver, settings.seed)
+        log.info(
+            "%s v%d export check on %d problems: max relative utility difference %.3g",
+            version.name,
+            version.version,
+            EXPORT_CHECK_CASES,
+            metrics["max_rel_objective_diff"],
+        )
+        write_configs(settings.model_repository, spec)
+        target = write_version(
+            settings.model_repository, version.name, version.version, solver_file, overwrite=True
+        )
+    report = {
+        "export_max_rel_objective_diff": metrics["max_rel_objective_diff"],
+        "export_max_sum_violation": metrics["max_sum_violation"],
+        "export_max_bound_violation": metrics["max_bound_violation"],
+    }
+    registry.log_version_metrics(settings, version, report)
+    return {
+        "model_name": version.name,
+        "version": version.version,
+        "path": str(target),
+        "check_cases": EXPORT_CHECK_CASES,
+        **report,
+    }

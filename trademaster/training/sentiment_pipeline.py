@@ -1,0 +1,267 @@
+"""Training and validation of sentiment-analyzer: news headline -> sentiment score.
+
+Headlines (generated, see ``trademaster.warehouse.headlines``) are embedded with the frozen
+all-MiniLM-L6-v2 encoder; a small head learns the class. Templates, not rows, are split:
+the held-out templates are phrasings never seen in training. The registered MLflow model is
+the head (the encoder is a pinned package; its identity is in the version's tags).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trademaster.settings import PipelineSettings
+from trademaster.training import registry
+from trademaster.training.promotion import champion_metric
+from trademaster.training.sentiment_data import (
+    label_indices,
+    load_headlines,
+    template_split,
+    validate_headlines,
+)
+from trademaster.training.sentiment_encoder import (
+    SentenceEmbedder,
+    default_embedder,
+    encoder_identity,
+)
+from trademaster.training.sentiment_evaluation import (
+    bag_of_words_baseline,
+    classification_metrics,
+    majority_baseline,
+)
+from trademaster.training.sentiment_model import (
+    CLASS_LABELS,
+    HeadConfig,
+    fit_head,
+    predict_proba,
+    sentiment_score,
+)
+from trademaster.warehouse.headlines import HELD_OUT_TEMPLATE_IDS
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "sentiment-analyzer"
+TASK = "text_sentiment"
+SCORE_NAME = "sentiment_score"
+# macro-F1 margins of the promotion rule.
+MIN_LIFT_OVER_BASELINES = 0.02
+CHAMPION_TOLERANCE = 0.01
+# Real headlines stored with the run, for the exporter's parity checks.
+PARITY_HEADLINES_ARTIFACT = "parity_headlines.json"
+PARITY_HEADLINES = 256
+
+
+class NoChampion(RuntimeError):
+    """sentiment-analyzer has no champion version to score with."""
+
+
+def train_and_register(
+    settings: PipelineSettings, headlines: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Trains on the training templates, evaluates on the held-out ones against baselines
+    and the champion, and registers a ``challenger``. ``headlines`` defaults to the
+    warehouse's table."""
+    frame = load_headlines(settings) if headlines is None else validate_headlines(headlines)
+    split = template_split(frame)
+    embedder = default_embedder()
+    started, encoded_before = time.perf_counter(), embedder.encoded_texts
+    train_x = embedder.embed(split.train["headline"].tolist())
+    holdout_x = embedder.embed(split.holdout["headline"].tolist())
+    embed_seconds = time.perf_counter() - started
+    encoded = embedder.encoded_texts - encoded_before
+    train_y, holdout_y = label_indices(split.train), label_indices(split.holdout)
+
+    config = HeadConfig(seed=settings.seed)
+    started = time.perf_counter()
+    head, fit_info = fit_head(train_x, train_y, config)
+    train_seconds = time.perf_counter() - started
+    holdout_p = predict_proba(head, holdout_x)
+    metrics = {
+        **_champion_metrics(settings, holdout_x, holdout_y),
+        **_prefixed("holdout", classification_metrics(holdout_y, holdout_p.argmax(axis=1))),
+        **_prefixed(
+            "majority",
+            classification_metrics(holdout_y, majority_baseline(train_y, len(holdout_y))),
+        ),
+        **_prefixed(
+            "bow",
+            classification_metrics(
+                holdout_y,
+                bag_of_words_baseline(
+                    split.train["headline"].tolist(), train_y, split.holdout["headline"].tolist()
+                ),
+            ),
+        ),
+        "holdout_score_label_corr": _score_label_correlation(holdout_p, holdout_y),
+        **fit_info,
+        "train_rows": float(len(train_y)),
+        "holdout_rows": float(len(holdout_y)),
+        "embedded_unique_texts": float(encoded),
+        "embedding_seconds": embed_seconds,
+        "embedding_texts_per_s": encoded / embed_seconds if embed_seconds > 0 else 0.0,
+        "head_train_seconds": train_seconds,
+    }
+    log.info(
+        "held-out templates macro-F1: model %.4f, bag of words %.4f, majority %.4f; "
+        "embedded %d distinct headlines in %.1f s",
+        metrics["holdout_macro_f1"],
+        metrics["bow_macro_f1"],
+        metrics["majority_macro_f1"],
+        encoded,
+        embed_seconds,
+    )
+    version = registry.log_torch_model(
+        settings,
+        MODEL_NAME,
+        head,
+        example=holdout_x[:64],
+        params={
+            **{f"head_{key}": value for key, value in vars(config).items()},
+            "held_out_template_ids": ",".join(str(i) for i in sorted(HELD_OUT_TEMPLATE_IDS)),
+            "train_templates": int(split.train["template_id"].nunique()),
+        },
+        metrics=metrics,
+        tags={**_model_tags(), **encoder_identity()},
+    )
+    _log_parity_headlines(settings, version, split.holdout["headline"])
+    return {
+        "model_name": MODEL_NAME,
+        "version": version.version,
+        "run_id": version.run_id,
+        "metrics": metrics,
+    }
+
+
+def _model_tags() -> dict[str, str]:
+    return {"task": TASK, "class_labels": ",".join(CLASS_LABELS)}
+
+
+def _prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
+
+
+def _score_label_correlation(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Pearson correlation of the score with the label as -1/0/+1 (how usable the score is
+    as a numeric feature)."""
+    signed = np.asarray(labels, dtype=np.float64) - CLASS_LABELS.index("neutral")
+    score = sentiment_score(probabilities)
+    if signed.std() == 0 or score.std() == 0:
+        return 0.0
+    return float(np.corrcoef(score, signed)[0, 1])
+
+
+def _champion_metrics(
+    settings: PipelineSettings, holdout_x: np.ndarray, holdout_y: np.ndarray
+) -> dict[str, float]:
+    """The champion on the same held-out embeddings, if it was trained on the same encoder
+    (a head is meaningless on another encoder's embeddings)."""
+    champion = registry.version_for_alias(settings, MODEL_NAME, registry.CHAMPION)
+    if champion is None:
+        return {}
+    trained_on = registry.version_tags(settings, champion).get("encoder_sha256")
+    if trained_on != encoder_identity()["encoder_sha256"]:
+        log.warning("champion v%d was trained on another encoder; not compared", champion.version)
+        return {}
+    return champion_metric(
+        settings,
+        MODEL_NAME,
+        lambda previous: classification_metrics(
+            holdout_y, predict_proba(previous, holdout_x).argmax(axis=1)
+        ),
+    )
+
+
+def _log_parity_headlines(
+    settings: PipelineSettings, version: registry.RegisteredVersion, texts: pd.Series
+) -> None:
+    import mlflow
+
+    registry.configure_mlflow(settings)
+    sample = texts.drop_duplicates().sample(
+        n=min(PARITY_HEADLINES, texts.nunique()), random_state=settings.seed
+    )
+    mlflow.MlflowClient().log_text(
+        version.run_id, json.dumps(sample.tolist(), indent=0), PARITY_HEADLINES_ARTIFACT
+    )
+
+
+def parity_headlines(settings: PipelineSettings, version: registry.RegisteredVersion) -> list[str]:
+    """The held-out headlines stored with ``version``'s run."""
+    import mlflow
+
+    registry.configure_mlflow(settings)
+    text = mlflow.artifacts.load_text(f"runs:/{version.run_id}/{PARITY_HEADLINES_ARTIFACT}")
+    return [str(item) for item in json.loads(text)]
+
+
+def promotion_decision(
+    metrics: Mapping[str, float], champion_macro_f1: float | None
+) -> tuple[bool, str]:
+    """Pure rule: beat the majority and bag-of-words baselines' held-out macro-F1 by
+    ``MIN_LIFT_OVER_BASELINES`` and trail the champion by at most ``CHAMPION_TOLERANCE``."""
+    f1 = metrics["holdout_macro_f1"]
+    for baseline, name in (("majority", "the majority class"), ("bow", "bag of words")):
+        reference = metrics[f"{baseline}_macro_f1"]
+        if f1 < reference + MIN_LIFT_OVER_BASELINES:
+            return False, (
+                f"macro-F1 {f1:.4f} does not beat {name} ({reference:.4f}) "
+                f"by {MIN_LIFT_OVER_BASELINES}"
+            )
+    if champion_macro_f1 is not None and f1 < champion_macro_f1 - CHAMPION_TOLERANCE:
+        return False, f"macro-F1 {f1:.4f} trails the champion ({champion_macro_f1:.4f})"
+    return True, (
+        f"macro-F1 {f1:.4f} vs bag of words {metrics['bow_macro_f1']:.4f}, majority "
+        f"{metrics['majority_macro_f1']:.4f}"
+        + (
+            f", champion {champion_macro_f1:.4f}"
+            if champion_macro_f1 is not None
+            else ", no comparable champion"
+        )
+    )
+
+
+def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:
+    return promotion_decision(metrics, metrics.get("champion_macro_f1"))
+
+
+def score_headlines(settings: PipelineSettings, headlines: pd.DataFrame) -> pd.Series:
+    """Sentiment score in [-1, 1] of each row's ``headline`` by the current champion,
+    in process; indexed like ``headlines``."""
+    champion = registry.version_for_alias(settings, MODEL_NAME, registry.CHAMPION)
+    if champion is None:
+        raise NoChampion(f"{MODEL_NAME} has no champion version in MLflow: train it first")
+    trained_on = registry.version_tags(settings, champion).get("encoder_sha256")
+    if trained_on != encoder_identity()["encoder_sha256"]:
+        raise NoChampion(
+            f"{MODEL_NAME} champion v{champion.version} was trained on another encoder "
+            f"({trained_on}); retrain it on {encoder_identity()['encoder_package']}"
+        )
+    head = registry.load_torch_model(settings, champion)
+    return pd.Series(
+        score_texts(head, default_embedder(), headlines["headline"].tolist()),
+        index=headlines.index,
+        name=SCORE_NAME,
+        dtype=np.float64,
+    )
+
+
+def score_texts(head: Any, embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
+    return sentiment_score(predict_proba(head, embedder.embed(texts)))
+
+
+def daily_sentiment(headlines_with_scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean ``sentiment_score`` per symbol and day: columns symbol, bar_date (midnight of the
+    session's day), sentiment_score. Headlines describe their day's session, so a feature
+    built from a day's value is available only after that session."""
+    frame = headlines_with_scores.assign(
+        bar_date=pd.to_datetime(headlines_with_scores["ts"]).dt.normalize()
+    )
+    daily = frame.groupby(["symbol", "bar_date"], as_index=False)[SCORE_NAME].mean()
+    return daily.sort_values(["symbol", "bar_date"], ignore_index=True)
