@@ -286,7 +286,11 @@ def test_new_version_is_loaded_and_served(served: Served) -> None:
     )
 
     write_model_version(repo, spec, 2, v2)
+    write_model_version(repo, spec, 3, v2)
     server.load_model("mlp_versions")
+    # The two newest versions stay loaded (room for a canary); a request without a version
+    # goes to the newest.
+    assert server.is_model_ready("mlp_versions", "3")
     assert server.is_model_ready("mlp_versions", "2")
     assert not server.is_model_ready("mlp_versions", "1")
     np.testing.assert_allclose(

@@ -18,6 +18,7 @@ def frames(small_frames: WarehouseFrames) -> dict[str, pd.DataFrame]:
         "market_data": small_frames.market_data.copy(),
         "users": small_frames.users.copy(),
         "trades": small_frames.trades.copy(),
+        "headlines": small_frames.headlines.copy(),
     }
 
 
@@ -118,3 +119,14 @@ def test_every_problem_is_listed_in_one_message(frames: dict[str, pd.DataFrame])
             "trades: 1 rows reference unknown users",
         ]
     )
+
+
+def test_corrupt_headlines_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    headlines = frames["headlines"]
+    headlines.loc[headlines.index[:3], "label"] = "ecstatic"
+    headlines.loc[headlines.index[3], "headline"] = None
+
+    problems = _problems(frames)
+
+    assert any("headlines" in p and "label" in p for p in problems), problems
+    assert any("headlines.headline" in p and "null" in p for p in problems), problems
