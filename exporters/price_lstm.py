@@ -54,8 +54,9 @@ def price_model_spec(name: str, tags: dict[str, str]) -> ModelSpec:
         inputs=(TensorSpec(INPUT_NAME, "FP32", (window, n_features)),),
         outputs=(TensorSpec(OUTPUT_NAME, "FP32", (len(outputs),)),),
         max_batch_size=256,
-        preferred_batch_sizes=(8, 32, 128),
-        max_queue_delay_us=500,
+        # As for the tabular models: batch what queues up, never wait for more.
+        preferred_batch_sizes=(),
+        max_queue_delay_us=0,
         runtime="torchscript",
         parameters={
             "task": TASK,

@@ -47,8 +47,11 @@ def tabular_spec(
         inputs=(TensorSpec(INPUT_NAME, "FP32", (len(feature_names),)),),
         outputs=(output,),
         max_batch_size=1024,
-        preferred_batch_sizes=(8, 32, 128),
-        max_queue_delay_us=200,
+        # No waiting for a batch to fill: requests queued while an instance is busy are
+        # batched anyway. Measured with perf_analyzer on CPU: p50 at concurrency 1 went from
+        # 0.68 to 0.32 ms, with the same or better throughput at concurrency 8 and 32.
+        preferred_batch_sizes=(),
+        max_queue_delay_us=0,
         parameters={
             "task": task,
             "feature_service": feature_service,

@@ -64,6 +64,10 @@ def python_value(value: ValueProto) -> Any:
     return list(field.val) if kind.endswith("_list_val") else field
 
 
+def _python_values(record: dict[str, ValueProto]) -> dict[str, Any]:
+    return {name: python_value(value) for name, value in record.items()}
+
+
 class OnlineFeatures:
     """Reads a feature service's views straight through Feast's Redis online store
     (``RedisOnlineStore.online_read_async``, one pipelined HMGET per view, views in
@@ -132,25 +136,35 @@ class OnlineFeatures:
 
     async def _read_view(
         self, view: ViewLayout, entity_rows: Sequence[dict[str, Any]]
-    ) -> list[tuple[datetime | None, dict[str, ValueProto] | None]]:
+    ) -> list[tuple[datetime | None, dict[str, Any] | None]]:
+        """Each distinct entity of the view is read once (a batch of 1,000 rows usually
+        names far fewer symbols), values converted to Python once per distinct entity."""
+        distinct = list(
+            dict.fromkeys(tuple(row[key] for key in view.join_keys) for row in entity_rows)
+        )
         keys = [
             EntityKeyProto(
                 join_keys=list(view.join_keys),
                 entity_values=[
-                    ValueProto(**{field: row[key]})
-                    for key, field in zip(view.join_keys, view.key_types, strict=True)
+                    ValueProto(**{field: value})
+                    for value, field in zip(values, view.key_types, strict=True)
                 ],
             )
-            for row in entity_rows
+            for values in distinct
         ]
-        return await self._online.online_read_async(
+        found = await self._online.online_read_async(
             self._config, view.view, keys, list(view.features)
         )
+        by_entity = {
+            values: (timestamp, None if record is None else _python_values(record))
+            for values, (timestamp, record) in zip(distinct, found, strict=True)
+        }
+        return [by_entity[tuple(row[key] for key in view.join_keys)] for row in entity_rows]
 
     @staticmethod
     def _row(
         layout: ServiceLayout,
-        per_view: list[list[tuple[datetime | None, dict[str, ValueProto] | None]]],
+        per_view: list[list[tuple[datetime | None, dict[str, Any] | None]]],
         index: int,
         entities: dict[str, Any],
         now: datetime,
@@ -159,9 +173,7 @@ class OnlineFeatures:
         stale: list[str] = []
         for view, rows in zip(layout.views, per_view, strict=True):
             timestamp, found = rows[index]
-            view_values = {
-                name: python_value(found[name]) if found else None for name in view.features
-            }
+            view_values = {name: found.get(name) if found else None for name in view.features}
             if all(value is None for value in view_values.values()):
                 missing = ", ".join(f"{key} {entities.get(key)!r}" for key in view.join_keys)
                 return EntityNotFound(f"unknown {missing}: no features in {view.name}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,16 +21,22 @@ from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
 from gateway.errors import GatewayError, InferenceFailed
 from gateway.rollout import Rollouts, Route
-from gateway.schemas import PredictRequest, PredictResponse
+from gateway.schemas import PredictRequest
 from gateway.shadow import compare_shadow
 from gateway.tasks.base import Context, Prepared
 from gateway.tasks.registry import adapter_for
 from gateway.triton import ServedModel
 
+# Batches with more cache writes than this answer before the writes finish.
+BACKGROUND_CACHE_WRITE_ROWS = 50
+
 
 @dataclass(frozen=True)
 class Prediction:
-    response: PredictResponse
+    """A JSON-ready answer with the shape of ``PredictResponse`` (built as a plain dict on
+    the hot path; the integration tests validate answers against the model)."""
+
+    payload: dict[str, Any]
     cache_hit: bool
 
 
@@ -43,7 +49,7 @@ class PredictionService:
         self._catalog: ModelCatalog = context.catalog
         self._cache = cache
         self._rollouts = rollouts
-        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def predict(self, request: PredictRequest) -> Prediction:
         (outcome,) = await self.predict_many([request])
@@ -159,31 +165,37 @@ class PredictionService:
         for position, (index, _) in enumerate(ready):
             value = cached[position]
             if value is not None:
-                response = PredictResponse(**{**value, "cached": True})
-                outcomes[index] = Prediction(response, cache_hit=True)
+                outcomes[index] = Prediction({**value, "cached": True}, cache_hit=True)
         if not misses:
             return
         answers = await adapter.infer(self._ctx, model, [item for _, (_, item) in misses])
         to_cache: dict[str, dict[str, Any]] = {}
-        now = datetime.now(UTC)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         for (position, (index, item)), answer in zip(misses, answers, strict=True):
             if isinstance(answer, GatewayError):
                 outcomes[index] = answer
                 continue
             for view in item.stale_views:
                 metrics.STALE_FEATURES.labels(model.name, view).inc()
-            response = PredictResponse(
-                model_name=model.name,
-                model_version=model.version,
-                timestamp=now,
-                feature_service=model.feature_service,
-                cached=False,
-                stale_features=list(item.stale_views),
-                **answer,
-            )
-            outcomes[index] = Prediction(response, cache_hit=False)
-            to_cache[keys[position]] = response.model_dump(mode="json", exclude={"cached"})
-        await self._cache.set_many(to_cache)
+            payload = {
+                "model_name": model.name,
+                "model_version": model.version,
+                "prediction": answer["prediction"],
+                "confidence": answer["confidence"],
+                "probabilities": answer.get("probabilities"),
+                "feature_importance": answer.get("feature_importance"),
+                "timestamp": now,
+                "feature_service": model.feature_service,
+                "cached": False,
+                "stale_features": list(item.stale_views),
+            }
+            outcomes[index] = Prediction(payload, cache_hit=False)
+            to_cache[keys[position]] = payload
+        if len(to_cache) > BACKGROUND_CACHE_WRITE_ROWS:
+            # A big batch's cache writes need not delay its answer.
+            self._background(self._cache.set_many(to_cache))
+        else:
+            await self._cache.set_many(to_cache)
 
     def _start_shadow(
         self,
@@ -194,12 +206,16 @@ class PredictionService:
     ) -> None:
         """Calls the shadow version in the background; its answers are only compared."""
         primary = [outcomes[index] for index, _ in ready]
-        task = asyncio.create_task(  # noqa: RUF006 (kept in self._shadow_tasks)
+        self._background(
             compare_shadow(self._ctx, shadow, adapter, [item for _, item in ready], primary)
         )
-        self._shadow_tasks.add(task)
-        task.add_done_callback(self._shadow_tasks.discard)
 
-    async def drain_shadows(self) -> None:
-        if self._shadow_tasks:
-            await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Waits for background work (shadow calls, cache writes), e.g. at shutdown."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -45,7 +45,7 @@ async def compare_shadow(
         if isinstance(answer, GatewayError) or outcome is None or isinstance(outcome, GatewayError):
             metrics.SHADOW_ERRORS.labels(*labels).inc()
             continue
-        primary_prediction = outcome.response.prediction
+        primary_prediction = outcome.payload["prediction"]
         difference = disagreement(primary_prediction, answer["prediction"])
         metrics.SHADOW_PREDICTIONS.labels(*labels).inc()
         metrics.SHADOW_DIFFERENCE.labels(*labels).observe(difference)
@@ -53,7 +53,7 @@ async def compare_shadow(
             "shadow %s v%s vs v%s: primary=%s shadow=%s diff=%.6f",
             shadow.name,
             shadow.version,
-            outcome.response.model_version,
+            outcome.payload["model_version"],
             primary_prediction,
             answer["prediction"],
             difference,

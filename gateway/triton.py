@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,23 @@ class ServedModel:
     def feature_service(self) -> str | None:
         return self.parameter("feature_service") or None
 
-    @property
+    # Parsed once per served version (cached_property writes the instance __dict__ directly,
+    # which a frozen dataclass allows).
+    @cached_property
     def feature_names(self) -> tuple[str, ...]:
         return self.parameter_list("feature_names")
+
+    @cached_property
+    def class_labels(self) -> tuple[str, ...]:
+        return self.parameter_list("class_labels")
+
+    @cached_property
+    def feature_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return self.parameter_floats("feature_min"), self.parameter_floats("feature_max")
+
+    @cached_property
+    def feature_reference(self) -> tuple[float, ...]:
+        return self.parameter_floats("feature_reference")
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def gateway_process(
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway"],
-            env={**os.environ, **env},
+            env={**gateway_base_environment(), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -154,6 +154,17 @@ def gateway_process(
         yield process, chosen
     finally:
         stop_process(process, grace_s=10)
+
+
+def gateway_base_environment() -> dict[str, str]:
+    """This process's environment without what importing feast put in it: feast sets
+    PROMETHEUS_MULTIPROC_DIR at import, which would put the gateway's metrics into (slower)
+    multiprocess storage in a folder of ours."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+    }
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:

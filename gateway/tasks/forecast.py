@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gateway.errors import EntityNotFound, GatewayError, InvalidFeatures, InvalidRequest
-from gateway.schemas import Interval, PredictRequest
+from gateway.schemas import PredictRequest
 from gateway.tasks.base import Answer, Context, Prepared, key_material, require, stack_inputs
 from gateway.triton import ServedModel
 
@@ -50,7 +50,7 @@ async def read_windows(
 
 def interval_answer(forecast: np.ndarray, level: float) -> Answer:
     point, lower, upper = (float(value) for value in forecast)
-    return {"prediction": point, "confidence": Interval(level=level, lower=lower, upper=upper)}
+    return {"prediction": point, "confidence": {"level": level, "lower": lower, "upper": upper}}
 
 
 class IntervalForecast:

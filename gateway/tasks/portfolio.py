@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.schemas import Interval, PredictRequest
+from gateway.schemas import PredictRequest
 from gateway.tasks.base import Answer, Context, Prepared, key_material, require
 from gateway.tasks.forecast import read_windows
 from gateway.triton import ServedModel
@@ -93,7 +93,7 @@ class PortfolioAllocation:
                     },
                     # The portfolio's next-period log return: each holding's 90% interval,
                     # weighted (a conservative bound: it assumes the errors move together).
-                    "confidence": Interval(level=0.9, lower=lower, upper=upper),
+                    "confidence": {"level": 0.9, "lower": lower, "upper": upper},
                 }
             )
         return answers

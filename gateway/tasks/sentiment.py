@@ -35,7 +35,7 @@ class TextSentiment:
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
         outputs = await ctx.triton.infer(model, stack_inputs(prepared))
-        labels = model.parameter_list("class_labels")
+        labels = model.class_labels
         probabilities = outputs["probabilities"].reshape(len(prepared), -1)
         scores = outputs["score"].reshape(-1)
         return [

@@ -14,7 +14,7 @@ import numpy as np
 
 from gateway.errors import EntityNotFound, GatewayError, InvalidFeatures, InvalidRequest
 from gateway.schemas import PredictRequest
-from gateway.tasks.base import Answer, Context, Prepared, key_material
+from gateway.tasks.base import Answer, Context, Prepared
 from gateway.triton import ServedModel
 
 INPUT = "features"
@@ -37,7 +37,7 @@ class TabularClassifier:
                 f"unknown feature(s) in feature_overrides: {', '.join(unknown)}; "
                 f"{model.name} uses: {', '.join(names)}"
             )
-        low, high = model.parameter_floats("feature_min"), model.parameter_floats("feature_max")
+        low, high = model.feature_bounds
         if len(low) == len(high) == len(names):
             for name, value in request.feature_overrides.items():
                 index = names.index(name)
@@ -65,7 +65,7 @@ class TabularClassifier:
             rows.append({key: getattr(request, key) for key in keys})
         features = await ctx.features.read(service, rows, (model.name, str(model.version)))
         out: list[Prepared | GatewayError] = []
-        for request, entities, row in zip(requests, rows, features, strict=True):
+        for request, row in zip(requests, features, strict=True):
             if isinstance(row, EntityNotFound):
                 out.append(row)
                 continue
@@ -80,21 +80,17 @@ class TabularClassifier:
                 )
                 continue
             vector = np.array([[values[name] for name in model.feature_names]], np.float32)
-            out.append(
-                Prepared(
-                    request,
-                    {INPUT: vector},
-                    key_material(entities, vector, request.explain),
-                    row.stale_views,
-                )
-            )
+            # The answer depends on the effective feature values only (the cache key is
+            # their hash): two rows with the same values share one entry.
+            material = vector.tobytes() + (b"\x01" if request.explain else b"\x00")
+            out.append(Prepared(request, {INPUT: vector}, material, row.stale_views))
         return out
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
         vectors = np.concatenate([item.inputs[INPUT] for item in prepared])
-        reference = np.array(model.parameter_floats("feature_reference"), np.float32)
+        reference = np.array(model.feature_reference, np.float32)
         explained = [i for i, item in enumerate(prepared) if item.request.explain]
         if explained and len(reference) != vectors.shape[1]:
             raise InvalidRequest(f"{model.name} version {model.version} cannot explain")
@@ -131,9 +127,7 @@ class TabularClassifier:
     def _answer(self, model: ServedModel, probabilities: np.ndarray) -> Answer:
         predicted = int(probabilities.argmax())
         if self._multiclass:
-            labels = model.parameter_list("class_labels") or tuple(
-                str(i) for i in range(len(probabilities))
-            )
+            labels = model.class_labels or tuple(str(i) for i in range(len(probabilities)))
             return {
                 "prediction": labels[predicted],
                 "confidence": float(probabilities[predicted]),

@@ -18,7 +18,7 @@ from gateway.auth import hash_key
 from trademaster.pipeline.airflow_runner import settings_environment
 from trademaster.serving.process import free_port, log_tail, stop_process
 from trademaster.settings import PipelineSettings
-from trademaster.stack import deployed_models
+from trademaster.stack import deployed_models, gateway_base_environment
 
 RISK_MODEL = "risk-assessment-model"
 PREDICT_KEY = "test-predict-key-0123456789"
@@ -85,7 +85,7 @@ def running_gateway(
     """``python -m gateway`` on a free port; waits for /health (and /ready), always stops it."""
     port = free_port()
     env = {
-        **os.environ,
+        **gateway_base_environment(),
         "GATEWAY_ENVIRONMENT": "test",
         "GATEWAY_PORT": str(port),
         "GATEWAY_REDIS_URL": redis_url,

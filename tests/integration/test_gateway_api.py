@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.schemas import PredictResponse
 from tests.integration.stack import ADMIN_KEY, RISK_MODEL, Gateway
 from tests.integration.test_gateway_predict import _metric, _recent_pairs
 from trademaster.settings import PipelineSettings
@@ -219,3 +220,22 @@ def test_portfolio_weights_are_long_only_capped_and_fully_invested(gateway: Gate
     assert stale.status_code == 422
     assert "GOOG" in stale.json()["detail"]
     assert unknown.status_code == 404
+
+
+def test_every_answer_matches_the_documented_schema(gateway: Gateway) -> None:
+    bodies = [
+        {"user_id": 3, "symbol": "SYN001", "explain": True},
+        {"model_name": BEHAVIOR_MODEL, "user_id": 3},
+        {"model_name": "price-prediction-lstm", "symbol": "SYN001"},
+        {"model_name": "sentiment-analyzer", "text": "Shares slide after guidance cut"},
+        {"model_name": "portfolio-optimizer", "symbols": ["SYN001", "SYN002", "SYN003"]},
+    ]
+    with gateway.client() as client:
+        answers = [client.post("/predict", json=body) for body in bodies]
+        repeated = [client.post("/predict", json=body) for body in bodies]  # from the cache
+        batch = client.post("/batch_predict", json={"rows": [*bodies, {"user_id": 0}]})
+    for answer in [*answers, *repeated]:
+        assert answer.status_code == 200, answer.text
+        PredictResponse.model_validate(answer.json())
+    assert [a.json()["cached"] for a in repeated] == [True] * len(bodies)
+    assert batch.status_code == 422  # user_id 0 fails validation of the whole body
