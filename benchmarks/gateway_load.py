@@ -5,7 +5,9 @@
 - ``gateway_hit``: wrk POST /predict, the same request, answered from Redis;
 - ``gateway_batch``: wrk POST /batch_predict with 1,000 new rows per request.
 
-    .venv/bin/python -m benchmarks.gateway_load [--duration 10] [--workers 1]
+    .venv/bin/python -m benchmarks.gateway_load [--duration 8] [--repeat 3] [--workers 2]
+
+Each point is the median of ``--repeat`` measurements (this machine is shared and noisy).
 
 Starts the stack like ``make up`` (training first if needed) and writes
 ``benchmarks/results/gateway_load.{json,md,png}``. wrk runs on the same 2-core machine as
@@ -88,8 +90,8 @@ def wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     completed = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s}s", "--latency", "-s", handle.name,
-         base_url],
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s}s", "--timeout", "30s", "--latency",
+         "-s", handle.name, base_url],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     Path(handle.name).unlink()
@@ -127,7 +129,7 @@ def perf_input(stack: RunningStack, path: Path) -> Path:
     return path
 
 
-def measure(stack: RunningStack, duration_s: int) -> list[LoadResult]:
+def measure(stack: RunningStack, duration_s: int, repeat: int) -> list[LoadResult]:
     settings = stack.settings
     users, symbols = settings.n_users, settings.n_generated_symbols
     headers = HEADERS_LUA.format(key=stack.api_key)
@@ -136,36 +138,48 @@ def measure(stack: RunningStack, duration_s: int) -> list[LoadResult]:
     with tempfile.TemporaryDirectory() as tmp:
         data = perf_input(stack, Path(tmp) / "input.json")
         for concurrency in CONCURRENCY:
-            print(f"[bench] concurrency {concurrency}: triton_direct", flush=True)
-            (row,) = run_perf_analyzer(
-                MODEL, stack.triton.grpc_url, "grpc", (concurrency, concurrency),
-                input_data=data, measurement_interval_ms=duration_s * 1000 // 3,
-            )  # fmt: skip
-            results.append(
-                LoadResult("triton_direct", concurrency, row.inferences_per_s,
-                           row.inferences_per_s, row.p50_latency_us / 1e3,
-                           row.p90_latency_us / 1e3, row.p99_latency_us / 1e3, 0)
-            )  # fmt: skip
-            runs = {
-                "gateway_miss": (MISS_LUA.format(offset=concurrency * 1_000_003, users=users,
-                                                 symbols=symbols), 1),
-                "gateway_hit": (HIT_LUA.format(), 1),
-                "gateway_batch": (BATCH_LUA.format(rows=BATCH_ROWS, offset=concurrency * 7_000_001,
-                                                   users=users, symbols=symbols), BATCH_ROWS),
-            }  # fmt: skip
-            for path, (script, rows) in runs.items():
-                cache.flushdb()  # misses are misses: nothing left from the previous run
-                if path == "gateway_hit":
-                    wrk(stack.base_url, headers + script, 1, 1)  # warm the one entry
-                print(f"[bench] concurrency {concurrency}: {path}", flush=True)
-                rate, p50, p90, p99, errors = wrk(
-                    stack.base_url, headers + script, concurrency, duration_s
+            runs: list[list[LoadResult]] = [[] for _ in range(4)]
+            for attempt in range(repeat):
+                print(
+                    f"[bench] concurrency {concurrency}, round {attempt + 1}/{repeat}", flush=True
                 )
-                results.append(
-                    LoadResult(path, concurrency, rate, rate * rows, p50, p90, p99, errors)
-                )
+                (row,) = run_perf_analyzer(
+                    MODEL, stack.triton.grpc_url, "grpc", (concurrency, concurrency),
+                    input_data=data, measurement_interval_ms=duration_s * 1000 // 3,
+                )  # fmt: skip
+                runs[0].append(
+                    LoadResult("triton_direct", concurrency, row.inferences_per_s,
+                               row.inferences_per_s, row.p50_latency_us / 1e3,
+                               row.p90_latency_us / 1e3, row.p99_latency_us / 1e3, 0)
+                )  # fmt: skip
+                offset = (attempt + 1) * 10_000_019 + concurrency * 1_000_003
+                scripts = {
+                    "gateway_miss": (MISS_LUA.format(offset=offset, users=users,
+                                                     symbols=symbols), 1),
+                    "gateway_hit": (HIT_LUA.format(), 1),
+                    "gateway_batch": (BATCH_LUA.format(rows=BATCH_ROWS, offset=offset,
+                                                       users=users, symbols=symbols), BATCH_ROWS),
+                }  # fmt: skip
+                for slot, (path, (script, rows)) in enumerate(scripts.items(), start=1):
+                    cache.flushdb()  # misses are misses: nothing left from the previous run
+                    if path == "gateway_hit":
+                        wrk(stack.base_url, headers + script, 1, 1)  # warm the one entry
+                    rate, p50, p90, p99, errors = wrk(
+                        stack.base_url, headers + script, concurrency, duration_s
+                    )
+                    runs[slot].append(
+                        LoadResult(path, concurrency, rate, rate * rows, p50, p90, p99, errors)
+                    )
+            results.extend(median_result(rounds) for rounds in runs)
     cache.close()
     return results
+
+
+def median_result(rounds: list[LoadResult]) -> LoadResult:
+    """The round with the median p50 (its other numbers come with it); errors summed."""
+    ordered = sorted(rounds, key=lambda r: r.p50_ms)
+    middle = ordered[len(ordered) // 2]
+    return LoadResult(**{**asdict(middle), "errors": sum(r.errors for r in rounds)})
 
 
 def table(results: list[LoadResult]) -> str:
@@ -203,17 +217,20 @@ def plot(results: list[LoadResult], path: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
     left.legend()
-    fig.suptitle("risk-assessment-model: Triton direct vs gateway (one run, same machine)")
+    fig.suptitle("risk-assessment-model: Triton direct vs gateway (same run, same 2-core machine)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per point (median)")
+    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     args = parser.parse_args(argv)
-    with running_stack(PipelineSettings(), StackSettings(gateway_port=0)) as stack:
-        results = measure(stack, args.duration)
+    stack_settings = StackSettings(gateway_port=0, gateway_workers=args.workers)
+    with running_stack(PipelineSettings(), stack_settings) as stack:
+        results = measure(stack, args.duration, args.repeat)
     markdown = table(results)
     write_results(
         "gateway_load",
@@ -221,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             "measured_at": datetime.now(UTC).isoformat(),
             "machine": f"{platform.node()} {platform.machine()}, CPU only, load shared with wrk",
             "duration_s": args.duration,
+            "repeat": args.repeat,
+            "gateway_workers": args.workers,
             "results": [asdict(r) for r in results],
         },
         markdown,

@@ -39,7 +39,8 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STACK_", env_file=".env", extra="ignore")
 
     gateway_port: int = Field(default=8080, ge=0, le=65535)
-    gateway_workers: int = Field(default=1, ge=1, le=16)
+    # Two uvicorn workers use both cores (benchmarks/results/gateway_load.md).
+    gateway_workers: int = Field(default=2, ge=1, le=16)
     redis_port: int = Field(default=0, ge=0, le=65535, description="Feast online store")
     cache_redis_port: int = Field(default=0, ge=0, le=65535, description="Prediction cache")
     triton_http_port: int = Field(default=0, ge=0, le=65535)
