@@ -84,7 +84,7 @@ def perf_inputs(
         "sentiment-analyzer": [{"text": [text]} for text in headlines],
         "portfolio-optimizer": portfolios,
     }
-    out = {}
+    out: dict[str, tuple[Path, dict[str, list[int]]]] = {}
     for model, rows in data.items():
         path = folder / f"{model}.json"
         path.write_text(json.dumps({"data": rows}))
