@@ -28,17 +28,17 @@ from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, parity_check
 from exporters.triton_config import (
     GPU_CONFIG_NAME,
-    _dynamic_batching,
-    _header,
-    _instance_group,
-    _join,
-    _parameters,
-    _quote,
-    _tensors,
-    _write_text_atomic,
+    dynamic_batching_lines,
+    header_lines,
+    instance_group_lines,
+    join_sections,
+    parameter_lines,
+    quote,
     render_cpu_config,
     render_gpu_config,
+    tensor_lines,
     write_model_version,
+    write_text_atomic,
 )
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
@@ -171,13 +171,13 @@ def ensemble_spec() -> ModelSpec:
 def render_tokenizer_config(spec: ModelSpec) -> str:
     """Both targets: tokenizing is CPU work, on a GPU node too (whose python backend then
     needs `tokenizers` installed)."""
-    return _join(
-        _header(spec, "python", None),
-        _tensors("input", spec.inputs),
-        _tensors("output", spec.outputs),
-        _instance_group(spec.cpu_instance_count, "KIND_CPU"),
-        _dynamic_batching(spec),
-        _parameters(dict(spec.parameters)),
+    return join_sections(
+        header_lines(spec, "python", None),
+        tensor_lines("input", spec.inputs),
+        tensor_lines("output", spec.outputs),
+        instance_group_lines(spec.cpu_instance_count, "KIND_CPU"),
+        dynamic_batching_lines(spec),
+        parameter_lines(dict(spec.parameters)),
     )
 
 
@@ -185,22 +185,20 @@ def render_encoder_gpu_config(spec: ModelSpec) -> str:
     """Native onnxruntime on the GPU (CUDA execution provider, FP32). No TensorRT
     accelerator: every new range of sequence lengths would rebuild its engine."""
     parameters = {k: v for k, v in spec.parameters.items() if k != "intra_op_threads"}
-    return _join(
-        _header(spec, "onnxruntime", spec.artifact_name),
-        _tensors("input", spec.inputs),
-        _tensors("output", spec.outputs),
-        _instance_group(spec.gpu_instance_count, "KIND_GPU"),
-        _dynamic_batching(spec),
-        _parameters(parameters),
+    return join_sections(
+        header_lines(spec, "onnxruntime", spec.artifact_name),
+        tensor_lines("input", spec.inputs),
+        tensor_lines("output", spec.outputs),
+        instance_group_lines(spec.gpu_instance_count, "KIND_GPU"),
+        dynamic_batching_lines(spec),
+        parameter_lines(parameters),
     )
 
 
 def _step(model: str, version: int, inputs: Mapping[str, str], outputs: Sequence[str]) -> str:
-    lines = ["    {", f"      model_name: {_quote(model)}", f"      model_version: {version}"]
-    lines += [
-        f"      input_map {{ key: {_quote(k)} value: {_quote(v)} }}" for k, v in inputs.items()
-    ]
-    lines += [f"      output_map {{ key: {_quote(n)} value: {_quote(n)} }}" for n in outputs]
+    lines = ["    {", f"      model_name: {quote(model)}", f"      model_version: {version}"]
+    lines += [f"      input_map {{ key: {quote(k)} value: {quote(v)} }}" for k, v in inputs.items()]
+    lines += [f"      output_map {{ key: {quote(n)} value: {quote(n)} }}" for n in outputs]
     return "\n".join([*lines, "    }"])
 
 
@@ -214,17 +212,17 @@ def render_ensemble_config(spec: ModelSpec, version: int) -> str:
         _step(HEAD, version, {EMBEDDING: EMBEDDING}, (PROBABILITIES, SCORE)),
     ]
     scheduling = ["ensemble_scheduling {", "  step [", ",\n".join(steps), "  ]", "}"]
-    return _join(
+    return join_sections(
         [
-            f"name: {_quote(spec.name)}",
+            f"name: {quote(spec.name)}",
             'platform: "ensemble"',
             f"max_batch_size: {spec.max_batch_size}",
             f"version_policy: {{ latest: {{ num_versions: {spec.versions_served} }} }}",
         ],
-        _tensors("input", spec.inputs),
-        _tensors("output", spec.outputs),
+        tensor_lines("input", spec.inputs),
+        tensor_lines("output", spec.outputs),
         scheduling,
-        _parameters(dict(spec.parameters)),
+        parameter_lines(dict(spec.parameters)),
     )
 
 
@@ -232,8 +230,8 @@ def write_configs(repo: Path, name: str, cpu: str, gpu: str) -> tuple[Path, Path
     """`repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU)."""
     cpu_path = repo / name / "config.pbtxt"
     gpu_path = repo / name / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
-    _write_text_atomic(cpu_path, cpu)
-    _write_text_atomic(gpu_path, gpu)
+    write_text_atomic(cpu_path, cpu)
+    write_text_atomic(gpu_path, gpu)
     return cpu_path, gpu_path
 
 

@@ -29,7 +29,7 @@ def triton_data_type(data_type: str) -> str:
     return _TRITON_TYPES.get(data_type, "TYPE_STRING")
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
@@ -38,12 +38,12 @@ def _int_list(values: Iterable[int]) -> str:
     return "[ " + ", ".join(str(v) for v in values) + " ]"
 
 
-def _tensors(section: str, tensors: Iterable[TensorSpec]) -> list[str]:
+def tensor_lines(section: str, tensors: Iterable[TensorSpec]) -> list[str]:
     blocks = [
         "\n".join(
             [
                 "  {",
-                f"    name: {_quote(t.name)}",
+                f"    name: {quote(t.name)}",
                 f"    data_type: {triton_data_type(t.data_type)}",
                 f"    dims: {_int_list(t.dims)}",
                 "  }",
@@ -54,11 +54,11 @@ def _tensors(section: str, tensors: Iterable[TensorSpec]) -> list[str]:
     return [f"{section} [", ",\n".join(blocks), "]"]
 
 
-def _instance_group(count: int, kind: str) -> list[str]:
+def instance_group_lines(count: int, kind: str) -> list[str]:
     return ["instance_group [", "  {", f"    count: {count}", f"    kind: {kind}", "  }", "]"]
 
 
-def _dynamic_batching(spec: ModelSpec) -> list[str]:
+def dynamic_batching_lines(spec: ModelSpec) -> list[str]:
     if spec.max_batch_size == 0:
         return []
     lines = ["dynamic_batching {"]
@@ -68,22 +68,22 @@ def _dynamic_batching(spec: ModelSpec) -> list[str]:
     return lines
 
 
-def _parameters(parameters: Mapping[str, str]) -> list[str]:
+def parameter_lines(parameters: Mapping[str, str]) -> list[str]:
     lines: list[str] = []
     for key in sorted(parameters):
         lines += [
             "parameters: {",
-            f"  key: {_quote(key)}",
-            f"  value: {{ string_value: {_quote(parameters[key])} }}",
+            f"  key: {quote(key)}",
+            f"  value: {{ string_value: {quote(parameters[key])} }}",
             "}",
         ]
     return lines
 
 
-def _header(spec: ModelSpec, backend: str, default_model_filename: str | None) -> list[str]:
-    lines = [f"name: {_quote(spec.name)}", f"backend: {_quote(backend)}"]
+def header_lines(spec: ModelSpec, backend: str, default_model_filename: str | None) -> list[str]:
+    lines = [f"name: {quote(spec.name)}", f"backend: {quote(backend)}"]
     if default_model_filename is not None:
-        lines.append(f"default_model_filename: {_quote(default_model_filename)}")
+        lines.append(f"default_model_filename: {quote(default_model_filename)}")
     lines += [
         f"max_batch_size: {spec.max_batch_size}",
         f"version_policy: {{ latest: {{ num_versions: {spec.versions_served} }} }}",
@@ -91,7 +91,7 @@ def _header(spec: ModelSpec, backend: str, default_model_filename: str | None) -
     return lines
 
 
-def _join(*sections: list[str]) -> str:
+def join_sections(*sections: list[str]) -> str:
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 
@@ -103,13 +103,13 @@ def render_cpu_config(spec: ModelSpec) -> str:
         "runtime": spec.runtime,
         "model_filename": spec.artifact_name,
     }
-    return _join(
-        _header(spec, "python", None),
-        _tensors("input", spec.inputs),
-        _tensors("output", spec.outputs),
-        _instance_group(spec.cpu_instance_count, "KIND_CPU"),
-        _dynamic_batching(spec),
-        _parameters(parameters),
+    return join_sections(
+        header_lines(spec, "python", None),
+        tensor_lines("input", spec.inputs),
+        tensor_lines("output", spec.outputs),
+        instance_group_lines(spec.cpu_instance_count, "KIND_CPU"),
+        dynamic_batching_lines(spec),
+        parameter_lines(parameters),
     )
 
 
@@ -125,14 +125,14 @@ def render_gpu_config(
 ) -> str:
     """`configs/gpu.pbtxt` for the native onnxruntime (TensorRT) or pytorch backend on GPU."""
     if spec.runtime == "onnx":
-        header = _header(spec, "onnxruntime", spec.artifact_name)
+        header = header_lines(spec, "onnxruntime", spec.artifact_name)
         extra = [
             "optimization {",
             "  execution_accelerators {",
             "    gpu_execution_accelerator: [",
             "      {",
             '        name: "tensorrt"',
-            f'        parameters {{ key: "precision_mode" value: {_quote(precision_mode)} }}',
+            f'        parameters {{ key: "precision_mode" value: {quote(precision_mode)} }}',
             "        parameters {",
             '          key: "max_workspace_size_bytes"',
             f'          value: "{trt_workspace_bytes}"',
@@ -144,23 +144,23 @@ def render_gpu_config(
         ]
         parameters = _model_parameters(spec)
     else:
-        header = _header(spec, "pytorch", spec.artifact_name)
+        header = header_lines(spec, "pytorch", spec.artifact_name)
         extra = []
         parameters = {**_model_parameters(spec), "INFERENCE_MODE": "true"}
     # The model's own parameters (feature service, feature names, task) are read by the
     # gateway from whichever config Triton serves, so both targets carry them.
-    return _join(
+    return join_sections(
         header,
-        _tensors("input", spec.inputs),
-        _tensors("output", spec.outputs),
-        _instance_group(spec.gpu_instance_count, "KIND_GPU"),
-        _dynamic_batching(spec),
+        tensor_lines("input", spec.inputs),
+        tensor_lines("output", spec.outputs),
+        instance_group_lines(spec.gpu_instance_count, "KIND_GPU"),
+        dynamic_batching_lines(spec),
         extra,
-        _parameters(parameters),
+        parameter_lines(parameters),
     )
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -177,8 +177,8 @@ def write_model_configs(repo: Path, spec: ModelSpec) -> tuple[Path, Path]:
     model_dir = repo / spec.name
     cpu_path = model_dir / "config.pbtxt"
     gpu_path = model_dir / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
-    _write_text_atomic(cpu_path, render_cpu_config(spec))
-    _write_text_atomic(gpu_path, render_gpu_config(spec))
+    write_text_atomic(cpu_path, render_cpu_config(spec))
+    write_text_atomic(gpu_path, render_gpu_config(spec))
     return cpu_path, gpu_path
 
 

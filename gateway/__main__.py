@@ -12,9 +12,8 @@ import tempfile
 
 import uvicorn
 
+from gateway.metrics import MULTIPROCESS_ENV
 from gateway.settings import GatewaySettings
-
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Set (by ``python -m gateway``) only when uvicorn runs several workers.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip

@@ -23,7 +23,7 @@ from gateway.errors import GatewayError, InferenceFailed
 from gateway.rollout import Rollouts, Route
 from gateway.schemas import PredictRequest
 from gateway.shadow import compare_shadow
-from gateway.tasks.base import Context, Prepared
+from gateway.tasks.base import Context, Prepared, TaskAdapter
 from gateway.tasks.registry import adapter_for
 from gateway.triton import ServedModel
 
@@ -139,7 +139,7 @@ class PredictionService:
     async def _answer(
         self,
         model: ServedModel,
-        adapter: Any,
+        adapter: TaskAdapter,
         ready: list[tuple[int, Prepared]],
         outcomes: list[Outcome | None],
         route_label: str,
@@ -200,7 +200,7 @@ class PredictionService:
     def _start_shadow(
         self,
         shadow: ServedModel,
-        adapter: Any,
+        adapter: TaskAdapter,
         ready: list[tuple[int, Prepared]],
         outcomes: list[Outcome | None],
     ) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import metrics
 from gateway.errors import GatewayError
-from gateway.tasks.base import Context, Prepared
+from gateway.tasks.base import Context, Prepared, TaskAdapter
 from gateway.triton import ServedModel
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def disagreement(primary: Any, shadow: Any) -> float:
 async def compare_shadow(
     ctx: Context,
     shadow: ServedModel,
-    adapter: Any,
+    adapter: TaskAdapter,
     prepared: Sequence[Prepared],
     primary: Sequence[Outcome | None],
 ) -> None:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from gateway.__main__ import MULTIPROCESS_ENV
 from gateway.auth import authorize
 from gateway.deps import CacheDep, CatalogDep, SettingsDep
+from gateway.metrics import MULTIPROCESS_ENV
 from gateway.schemas import ErrorResponse, ReadyStatus
 
 router = APIRouter(tags=["operations"])
