@@ -13,8 +13,6 @@ n and would save no work. Concurrency comes from instances (separate stub proces
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,12 @@ from types import ModuleType
 from typing import Any
 
 from exporters.model_spec import TensorSpec
-from exporters.triton_config import GPU_CONFIG_NAME, triton_data_type
+from exporters.triton_config import (
+    GPU_CONFIG_NAME,
+    publish_version_folder,
+    triton_data_type,
+    write_text_atomic,
+)
 from trademaster.portfolio import validation
 from trademaster.portfolio.optimizer import DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE
 from trademaster.portfolio.problems import validation_problems
@@ -145,24 +148,12 @@ def render_gpu_config(spec: PortfolioServingSpec) -> str:
     return render_config(spec, GPU_HEADER, spec.gpu_node_instance_count)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_configs(repo: Path, spec: PortfolioServingSpec) -> tuple[Path, Path]:
     """`repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU nodes)."""
     cpu_path = repo / spec.name / "config.pbtxt"
     gpu_path = repo / spec.name / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
-    _write_text_atomic(cpu_path, render_cpu_config(spec))
-    _write_text_atomic(gpu_path, render_gpu_config(spec))
+    write_text_atomic(cpu_path, render_cpu_config(spec))
+    write_text_atomic(gpu_path, render_gpu_config(spec))
     return cpu_path, gpu_path
 
 
@@ -170,31 +161,10 @@ def write_version(
     repo: Path, name: str, version: int, solver_file: Path, overwrite: bool = False
 ) -> Path:
     """Publish `repo/<name>/<version>/` (model.py + the solver), complete or not at all."""
-    if version < 1:
-        raise ValueError(f"version must be >= 1, got {version}")
     if not solver_file.is_file():
         raise FileNotFoundError(f"solver file {solver_file} does not exist")
-    model_dir = repo / name
-    target = model_dir / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.staging-"))
-    try:
-        shutil.copy2(MODEL_TEMPLATE, staging / "model.py")
-        shutil.copy2(solver_file, staging / SOLVER_FILENAME)
-        staging.chmod(0o755)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
-            os.replace(target, retired / "old")
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    files = {"model.py": MODEL_TEMPLATE, SOLVER_FILENAME: solver_file}
+    return publish_version_folder(repo, name, version, files, overwrite)
 
 
 def check_solver(

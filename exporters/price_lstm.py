@@ -11,8 +11,6 @@ ships beside it, parity-checked, for ONNX Runtime deployments.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -24,7 +22,7 @@ import torch
 
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, parity_check, torchscript_parity_check
-from exporters.triton_config import write_model_configs, write_model_version
+from exporters.triton_config import RUNNER_TEMPLATE, publish_version_folder, write_model_configs
 from trademaster.features.price_window import WINDOW_COLUMN, window_rows
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
@@ -128,29 +126,11 @@ def check_parity(
 def publish_version(
     repo: Path, spec: ModelSpec, version: int, artifact: Path, extras: Sequence[Path]
 ) -> Path:
-    """``write_model_version`` plus ``extras`` in the same folder, published in one rename.
-
-    The folder is assembled under a hidden staging repository beside the versions, so a server
-    scanning the model never sees a version without its second artifact.
-    """
-    model_dir = repo / spec.name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.assembling-"))
-    try:
-        staged = write_model_version(staging, spec, version, artifact)
-        for extra in extras:
-            shutil.copy2(extra, staged / extra.name)
-        target = model_dir / str(version)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
-            os.replace(target, retired / "old")
-            os.replace(staged, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staged, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """``write_model_version`` plus ``extras`` in the same folder, published in one rename,
+    so a server scanning the model never sees a version without its second artifact."""
+    files = {spec.artifact_name: artifact, "model.py": RUNNER_TEMPLATE}
+    files.update({extra.name: extra for extra in extras})
+    return publish_version_folder(repo, spec.name, version, files, overwrite=True)
 
 
 def export_version(

@@ -14,8 +14,6 @@ exported with. Loading `sentiment-analyzer` in explicit mode loads the three.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +31,7 @@ from exporters.triton_config import (
     instance_group_lines,
     join_sections,
     parameter_lines,
+    publish_version_folder,
     quote,
     render_cpu_config,
     render_gpu_config,
@@ -236,27 +235,8 @@ def write_configs(repo: Path, name: str, cpu: str, gpu: str) -> tuple[Path, Path
 
 
 def publish_version(repo: Path, name: str, version: int, files: Mapping[str, Path]) -> Path:
-    """`repo/<name>/<version>/` holding `files` (name in the folder -> source), replacing
-    an existing folder in one rename, as `write_model_version` does."""
-    model_dir = repo / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    target = model_dir / str(version)
-    staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.staging-"))
-    try:
-        for filename, source in files.items():
-            shutil.copy2(source, staging / filename)
-        staging.chmod(0o755)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
-            os.replace(target, retired / "old")
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    """`repo/<name>/<version>/` holding `files`, replacing an existing folder in one rename."""
+    return publish_version_folder(repo, name, version, files, overwrite=True)
 
 
 def _encoder_parity(encoder: SentenceEncoder, onnx_path: Path, texts: Sequence[str]) -> float:

@@ -185,25 +185,33 @@ def write_model_configs(repo: Path, spec: ModelSpec) -> tuple[Path, Path]:
 def write_model_version(
     repo: Path, spec: ModelSpec, version: int, artifact: Path, overwrite: bool = False
 ) -> Path:
-    """Publish `artifact` as `repo/<name>/<version>/` with the python-backend runner.
+    """Publish `artifact` as `repo/<name>/<version>/` with the python-backend runner."""
+    if not artifact.is_file():
+        raise FileNotFoundError(f"model artifact {artifact} does not exist")
+    files = {spec.artifact_name: artifact, "model.py": RUNNER_TEMPLATE}
+    return publish_version_folder(repo, spec.name, version, files, overwrite)
+
+
+def publish_version_folder(
+    repo: Path, name: str, version: int, files: Mapping[str, Path], overwrite: bool = False
+) -> Path:
+    """`repo/<name>/<version>/` holding `files` (file name in the folder -> source).
 
     The folder appears complete or not at all (built beside it, then renamed), so a server
     loading the model never sees half a version. An existing version is kept unless
-    `overwrite=True`.
+    `overwrite=True`, and then replaced in one rename.
     """
     if version < 1:
         raise ValueError(f"version must be >= 1, got {version}")
-    if not artifact.is_file():
-        raise FileNotFoundError(f"model artifact {artifact} does not exist")
-    model_dir = repo / spec.name
+    model_dir = repo / name
     target = model_dir / str(version)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.staging-"))
     try:
-        shutil.copy2(artifact, staging / spec.artifact_name)
-        shutil.copy2(RUNNER_TEMPLATE, staging / "model.py")
+        for filename, source in files.items():
+            shutil.copy2(source, staging / filename)
         staging.chmod(0o755)
         if target.exists():
             retired = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.retired-"))
