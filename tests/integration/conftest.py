@@ -14,10 +14,21 @@ from tests.integration.stack import (
     small_pipeline_settings,
 )
 from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.tools import MissingToolError
+from trademaster.serving.tools import MissingToolError, ServingTools
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 from trademaster.stack import deployed_models
+
+
+@pytest.fixture(scope="session")
+def tools() -> ServingTools:
+    """The tritonserver install of make bootstrap (skips, naming what is missing, if none)."""
+    tools = ServingTools.from_project_root()
+    try:
+        tools.require(perf_analyzer=False)
+    except MissingToolError as exc:
+        pytest.skip(f"tritonserver not installed: {exc}")
+    return tools
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -143,3 +144,22 @@ def wait_for(predicate: object, deadline_s: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+
+
+def metric_total(text: str, name: str, default: float | None = None, **labels: str) -> float:
+    """Sum of the series of ``name`` whose labels include ``labels``, from Prometheus text.
+
+    Without ``default``, a metric with no such series fails the test (it was not exposed).
+    """
+    values = []
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            if all(found.get(key) == value for key, value in labels.items()):
+                values.append(float(line.rsplit(" ", 1)[1]))
+    if values:
+        return sum(values)
+    if default is not None:
+        return default
+    selector = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    raise AssertionError(f"metric {name}{{{selector}}} not exposed")

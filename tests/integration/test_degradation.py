@@ -13,8 +13,7 @@ from itertools import count
 
 import pytest
 
-from tests.integration.stack import RISK_MODEL, Gateway, running_gateway, wait_for
-from tests.integration.test_gateway_predict import _metric
+from tests.integration.stack import RISK_MODEL, Gateway, metric_total, running_gateway, wait_for
 from trademaster.features.build import apply_and_materialize
 from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.triton import TritonServer
@@ -78,7 +77,7 @@ def test_cache_redis_down_predictions_still_served(isolated: Isolated) -> None:
         body = _fresh_body()
         answers = [client.post("/predict", json=body) for _ in range(3)]
         ready = client.get("/ready")
-        bypassed = _metric(
+        bypassed = metric_total(
             client.get("/metrics").text, "ml_prediction_cache_bypassed_total", op="get"
         )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.schemas import PredictResponse
-from tests.integration.stack import ADMIN_KEY, RISK_MODEL, Gateway
-from tests.integration.test_gateway_predict import _metric, _recent_pairs
+from tests.integration.stack import ADMIN_KEY, RISK_MODEL, Gateway, metric_total
+from tests.integration.test_gateway_predict import _recent_pairs
 from trademaster.settings import PipelineSettings
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,7 @@ def test_stale_features_are_flagged_and_counted(gateway: Gateway) -> None:
     assert response.status_code == 200
     assert response.json()["stale_features"] == ["market_features_fv"]
     assert (
-        _metric(metrics, "ml_stale_features_total", model_name=RISK_MODEL,
+        metric_total(metrics, "ml_stale_features_total", model_name=RISK_MODEL,
                 feature_view="market_features_fv") >= 1
     )  # fmt: skip
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.stack import RISK_MODEL, Gateway
+from tests.integration.stack import RISK_MODEL, Gateway, metric_total
 from trademaster.features.store import feature_service_columns, open_feature_store
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
@@ -29,18 +27,6 @@ def _recent_pairs(settings: PipelineSettings, n: int) -> list[tuple[int, str]]:
         pairs = [(int(u), str(s)) for u, s in connection.execute(query)]
     engine.dispose()
     return pairs
-
-
-def _metric(text: str, name: str, default: float | None = None, **labels: str) -> float:
-    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    if default is not None:
-        return default
-    raise AssertionError(f"metric {name}{{{selector}}} not exposed")
 
 
 def test_prediction_equals_onnxruntime_on_the_same_online_features(
@@ -83,7 +69,7 @@ def test_repeated_request_is_answered_from_redis(
     (user_id, symbol), *_ = _recent_pairs(pipeline_settings, 1)
     body = {"user_id": user_id, "symbol": symbol, "feature_overrides": {"avg_leverage": 2.5}}
     with gateway.client() as client:
-        misses_before = _metric(
+        misses_before = metric_total(
             client.get("/metrics").text,
             "ml_prediction_cache_lookups_total",
             default=0.0,
@@ -99,10 +85,10 @@ def test_repeated_request_is_answered_from_redis(
     assert second.headers["X-Cache"] == "hit", cache_lines
     assert second.json()["cached"] is True
     assert second.json()["prediction"] == first.json()["prediction"]
-    hits = _metric(
+    hits = metric_total(
         metrics, "ml_prediction_cache_lookups_total", model_name=RISK_MODEL, result="hit"
     )
-    misses = _metric(
+    misses = metric_total(
         metrics, "ml_prediction_cache_lookups_total", model_name=RISK_MODEL, result="miss"
     )
     assert hits >= 1, cache_lines
@@ -190,6 +176,6 @@ def test_operational_endpoints(gateway: Gateway) -> None:
     assert model["version"] == 1
     assert len(model["features"]) == 15
     for name in ("ml_prediction_requests_total", "ml_prediction_duration_seconds_count"):
-        assert _metric(metrics, name, model_name=RISK_MODEL) >= 1
+        assert metric_total(metrics, name, model_name=RISK_MODEL) >= 1
     assert "ml_prediction_errors_total" in metrics
     assert 'model_name="no-such-model"' not in metrics  # client input never becomes a label

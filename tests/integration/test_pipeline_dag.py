@@ -41,6 +41,7 @@ def test_registered_champion_has_signature_metrics_and_parity(
     configure_mlflow(pipeline_settings)
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias(RISK_MODEL, "champion")
+    assert champion.run_id is not None
     metrics = client.get_run(champion.run_id).data.metrics
 
     info = mlflow.models.get_model_info(f"models:/{RISK_MODEL}/{champion.version}")

@@ -22,7 +22,7 @@ from trademaster.portfolio.problems import PortfolioProblem, validation_problems
 from trademaster.portfolio.reference import objective_scale, solve_with_scipy, utility
 from trademaster.portfolio.solver_source import SOLVER_SOURCE, file_sha256
 from trademaster.portfolio.validation import bound_violation, sum_violation
-from trademaster.serving.tools import MissingToolError, ServingTools
+from trademaster.serving.tools import ServingTools
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 from trademaster.training.catalog import ModelDefinition
@@ -45,16 +45,6 @@ class Served:
     server: TritonServer
     settings: PipelineSettings
     version: int
-
-
-@pytest.fixture(scope="module")
-def tools() -> ServingTools:
-    tools = ServingTools.from_project_root()
-    try:
-        tools.require(perf_analyzer=False)
-    except MissingToolError as exc:
-        pytest.skip(f"tritonserver not installed: {exc}")
-    return tools
 
 
 @pytest.fixture(scope="module")

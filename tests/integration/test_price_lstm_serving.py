@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 
 from exporters import price_lstm
 from trademaster.features.price_window import N_FEATURES, WINDOW
-from trademaster.serving.tools import MissingToolError, ServingTools
+from trademaster.serving.tools import ServingTools
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
@@ -47,16 +47,6 @@ class Trained:
     @property
     def version_dir(self) -> Path:
         return self.settings.model_repository / MODEL_NAME / str(self.candidate["version"])
-
-
-@pytest.fixture(scope="module")
-def tools() -> ServingTools:
-    tools = ServingTools.from_project_root()
-    try:
-        tools.require(perf_analyzer=False)
-    except MissingToolError as exc:
-        pytest.skip(f"tritonserver not installed: {exc}")
-    return tools
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ versions of risk-assessment-model loaded in a real Triton."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,7 +11,14 @@ import httpx
 import pytest
 
 from exporters.risk_model import export_version
-from tests.integration.stack import ADMIN_KEY, RISK_MODEL, Gateway, running_gateway, wait_for
+from tests.integration.stack import (
+    ADMIN_KEY,
+    RISK_MODEL,
+    Gateway,
+    metric_total,
+    running_gateway,
+    wait_for,
+)
 from trademaster.serving.deploy import load_into_triton
 from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.triton import TritonServer
@@ -67,16 +73,6 @@ def _set_rollout(gateway: Gateway, **rollout: object) -> httpx.Response:
         return admin.put(f"/admin/rollouts/{RISK_MODEL}", json=rollout)
 
 
-def _counter(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def test_canary_share_is_close_to_its_weight_and_sticky_per_user(
     two_versions: tuple[Gateway, int],
 ) -> None:
@@ -97,8 +93,11 @@ def test_canary_share_is_close_to_its_weight_and_sticky_per_user(
     share = sum(answer["model_version"] == new for answer in first.values()) / len(first)
     assert 0.2 <= share <= 0.4
     assert all(first[u]["model_version"] == again[u]["model_version"] for u in first)
-    assert _counter(metrics, "ml_version_predictions_total", route="canary") >= 40
-    assert _counter(metrics, "ml_version_predictions_total", route="primary", model_version="1") > 0
+    assert metric_total(metrics, "ml_version_predictions_total", route="canary") >= 40
+    assert (
+        metric_total(metrics, "ml_version_predictions_total", route="primary", model_version="1")
+        > 0
+    )
 
 
 def test_shadow_version_is_called_and_compared_but_never_answers(
@@ -114,7 +113,10 @@ def test_shadow_version_is_called_and_compared_but_never_answers(
 
         def compared() -> bool:
             text = client.get("/metrics").text
-            return _counter(text, "ml_shadow_predictions_total", shadow_version="1") >= 30
+            return (
+                metric_total(text, "ml_shadow_predictions_total", default=0.0, shadow_version="1")
+                >= 30
+            )
 
         wait_for(compared, 10, "30 shadow comparisons")
     assert {answer["model_version"] for answer in answers} == {new}

@@ -4,7 +4,6 @@ promote, export the ensemble and serve raw text from a real `tritonserver`."""
 from __future__ import annotations
 
 import asyncio
-import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from tritonclient.utils import InferenceServerException
 
 from exporters.registered import export_champion
 from exporters.sentiment import ENCODER, ENSEMBLE, HEAD, TOKENIZER
-from trademaster.serving.tools import MissingToolError, ServingTools
+from tests.integration.stack import metric_total
+from trademaster.serving.tools import ServingTools
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
@@ -55,16 +55,6 @@ class Served:
     texts: list[str]
     probabilities: np.ndarray
     scores: np.ndarray
-
-
-@pytest.fixture(scope="module")
-def tools() -> ServingTools:
-    tools = ServingTools.from_project_root()
-    try:
-        tools.require(perf_analyzer=False)
-    except MissingToolError as exc:
-        pytest.skip(f"tritonserver not installed: {exc}")
-    return tools
 
 
 def _headlines() -> pd.DataFrame:
@@ -148,9 +138,7 @@ async def _grpc_one_by_one(url: str, texts: list[bytes]) -> list[Any]:
 
 def _metric(server: TritonServer, name: str, model: str) -> float:
     with urllib.request.urlopen(server.metrics_url, timeout=10) as response:  # noqa: S310
-        text = response.read().decode()
-    pattern = re.compile(rf'^{name}\{{[^}}]*model="{model}"[^}}]*\}} (\S+)$', re.MULTILINE)
-    return sum(float(value) for value in pattern.findall(text))
+        return metric_total(response.read().decode(), name, default=0.0, model=model)
 
 
 def test_loading_the_ensemble_loads_its_steps(served: Served) -> None:

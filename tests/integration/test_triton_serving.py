@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tritonclient.utils import InferenceServerException
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, export_torchscript
 from exporters.triton_config import write_model_configs, write_model_version
+from tests.integration.stack import metric_total
 from trademaster.serving.perf_analyzer import run_perf_analyzer
 from trademaster.serving.process import ServerStartError
 from trademaster.serving.tools import MissingToolError, ServingTools
@@ -62,16 +62,6 @@ class Served:
     artifacts: Path
     mlp: Path
     mlp_torch: torch.nn.Module
-
-
-@pytest.fixture(scope="module")
-def tools() -> ServingTools:
-    tools = ServingTools.from_project_root()
-    try:
-        tools.require(perf_analyzer=False)
-    except MissingToolError as exc:
-        pytest.skip(f"tritonserver not installed: {exc}")
-    return tools
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +151,6 @@ def _metrics(server: TritonServer) -> str:
         return str(response.read().decode())
 
 
-def _metric(text: str, name: str, model: str) -> float:
-    pattern = re.compile(rf'^{name}\{{[^}}]*model="{model}"[^}}]*\}} (\S+)$', re.MULTILINE)
-    return sum(float(value) for value in pattern.findall(text))
-
-
 @pytest.mark.parametrize("batch", [1, 64])
 def test_http_inference_matches_onnxruntime(served: Served, batch: int) -> None:
     rows = _rows(batch, seed=batch)
@@ -210,7 +195,7 @@ def test_metrics_endpoint_counts_successes(served: Served) -> None:
     text = _metrics(served.server)
 
     assert "nv_inference_request_success" in text
-    assert _metric(text, "nv_inference_request_success", "mlp") >= 1
+    assert metric_total(text, "nv_inference_request_success", default=0.0, model="mlp") >= 1
 
 
 def test_dynamic_batching_merges_concurrent_requests(served: Served) -> None:
@@ -223,12 +208,12 @@ def test_dynamic_batching_merges_concurrent_requests(served: Served) -> None:
     for rows, scores in zip(batches, results, strict=True):
         assert isinstance(scores, np.ndarray)
         np.testing.assert_allclose(scores, _onnx_scores(served.mlp, rows), atol=1e-5)
-    inferences = _metric(after, "nv_inference_count", "mlp") - _metric(
-        before, "nv_inference_count", "mlp"
-    )
-    executions = _metric(after, "nv_inference_exec_count", "mlp") - _metric(
-        before, "nv_inference_exec_count", "mlp"
-    )
+
+    def count(text: str, name: str) -> float:
+        return metric_total(text, name, default=0.0, model="mlp")
+
+    inferences = count(after, "nv_inference_count") - count(before, "nv_inference_count")
+    executions = count(after, "nv_inference_exec_count") - count(before, "nv_inference_exec_count")
     assert inferences == 32
     assert executions < inferences
 
