@@ -10,7 +10,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 CODE := trademaster gateway exporters dags tests benchmarks
 
-.PHONY: help bootstrap up pipeline test lint typecheck unit integration format clean
+.PHONY: help bootstrap up pipeline test lint typecheck unit integration bench format clean
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -39,6 +39,13 @@ unit: bootstrap
 
 integration: bootstrap
 	$(PY) -m pytest tests/integration --fail-on-skip $(PYTEST_ARGS)
+
+# Load, latency and per-model benchmarks against their baselines (about 10 minutes);
+# results and plots in benchmarks/results/.
+bench: bootstrap
+	$(PY) -m benchmarks.gateway_load
+	$(PY) -m benchmarks.gateway_latency
+	$(PY) -m benchmarks.models
 
 format: bootstrap
 	$(VENV)/bin/ruff format $(CODE)

@@ -73,9 +73,15 @@ def trademaster_training() -> None:
 
     @task
     def export_and_deploy(decision: dict[str, Any], model_name: str) -> dict[str, Any]:
+        from airflow.exceptions import AirflowSkipException
+
         from trademaster.pipeline import tasks
 
-        return tasks.export_and_deploy(_settings(), model_name, decision)
+        report = tasks.export_and_deploy(_settings(), model_name, decision)
+        if report.get("skipped"):
+            # Not a failure: nothing to deploy for this model; the others go on.
+            raise AirflowSkipException(f"{model_name} not deployed: {report['skipped']}")
+        return report
 
     def train_validate_export(upstream: Any, model: ModelDefinition) -> Any:
         """train -> validate -> export for one model; returns the validation XComArg."""

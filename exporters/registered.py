@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from exporters.deployment_status import ModelDeployment, record_status
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
 from trademaster.training.catalog import ModelDefinition
@@ -39,18 +40,41 @@ def exported_versions(repository: Path, name: str) -> list[int]:
     )
 
 
-def export_champion(settings: PipelineSettings, definition: ModelDefinition) -> dict[str, Any]:
-    """Exports the ``champion`` version unless the repository already has it."""
+def export_champion(
+    settings: PipelineSettings, definition: ModelDefinition, rejected_because: str = ""
+) -> dict[str, Any]:
+    """Exports the ``champion`` version unless the repository already has it, and records the
+    model's deployment status. Without a champion nothing is exported: the report says
+    ``skipped`` with the reason (``rejected_because``: the last validation's), and the status
+    file says the model is not deployed, unless an earlier export is still being served."""
+    repository = settings.model_repository
     champion = registry.version_for_alias(settings, definition.name, registry.CHAMPION)
     if champion is None:
-        raise RuntimeError(
-            f"{definition.name} has no champion version in MLflow (validation rejected every "
-            "candidate so far); nothing to export"
+        reason = "no champion in MLflow: validation rejected every candidate so far" + (
+            f" (last: {rejected_because})" if rejected_because else ""
         )
-    if is_exported(settings.model_repository, definition.name, champion.version):
+        log.warning("%s: not exported: %s", definition.name, reason)
+        if not exported_versions(repository, definition.name):
+            record_status(repository, ModelDeployment.now(definition.name, False, None, reason))
+        return {"model_name": definition.name, "exported": False, "skipped": reason}
+    if is_exported(repository, definition.name, champion.version):
         log.info(
             "%s version %d is already in the model repository", definition.name, champion.version
         )
-        return {"model_name": definition.name, "version": champion.version, "exported": False}
-    report = definition.exporter_module().export_version(settings, champion)
-    return {**report, "exported": True}
+        report: dict[str, Any] = {
+            "model_name": definition.name,
+            "version": champion.version,
+            "exported": False,
+        }
+    else:
+        report = {
+            **definition.exporter_module().export_version(settings, champion),
+            "exported": True,
+        }
+    record_status(
+        repository,
+        ModelDeployment.now(
+            definition.name, True, champion.version, f"champion v{champion.version} exported"
+        ),
+    )
+    return report

@@ -35,7 +35,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             socket_connect_timeout=settings.redis_timeout_s,
         )
         triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
-        catalog = ModelCatalog(triton, settings.model_refresh_interval_s, settings.required_models)
+        catalog = ModelCatalog(
+            triton,
+            settings.model_refresh_interval_s,
+            settings.required_models,
+            settings.deployment_status_path,
+        )
         rollouts = Rollouts(settings.rollouts, redis)
         service: PredictionService | None = None
         try:

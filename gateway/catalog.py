@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from tritonclient.utils import InferenceServerException
 
+from exporters.deployment_status import read_statuses
 from gateway import metrics
 from gateway.errors import InferenceFailed, ModelNotFound, ModelNotReady
 from gateway.triton import RepositoryEntry, ServedModel, TritonGateway
@@ -29,11 +31,17 @@ def _hidden(entry: RepositoryEntry) -> bool:
 
 class ModelCatalog:
     def __init__(
-        self, triton: TritonGateway, refresh_interval_s: float, required: Sequence[str]
+        self,
+        triton: TritonGateway,
+        refresh_interval_s: float,
+        required: Sequence[str],
+        deployment_status: Path | None = None,
     ) -> None:
         self._triton = triton
         self._interval = refresh_interval_s
         self._required = tuple(required)
+        self._status_path = deployment_status
+        self._not_deployed: dict[str, str] = {}
         self._entries: dict[str, RepositoryEntry] = {}
         self._reachable = False
         self._task: asyncio.Task[None] | None = None
@@ -57,7 +65,29 @@ class ModelCatalog:
             for name in self._required
         }
 
+    def not_deployed(self) -> dict[str, str]:
+        """Catalog models the exporter never deployed (no champion), with the reason; a
+        model Triton has is never listed here."""
+        return {
+            name: reason
+            for name, reason in sorted(self._not_deployed.items())
+            if name not in self._entries
+        }
+
+    def _read_deployment_status(self) -> None:
+        if self._status_path is None:
+            return
+        try:
+            statuses = read_statuses(self._status_path)
+        except (OSError, ValueError) as exc:  # keep the last good view
+            log.warning("cannot read %s: %s", self._status_path, exc)
+            return
+        self._not_deployed = {
+            name: status.reason for name, status in statuses.items() if not status.deployed
+        }
+
     async def refresh(self) -> None:
+        self._read_deployment_status()
         try:
             entries = await self._triton.repository()
         except (InferenceServerException, OSError) as exc:
@@ -94,7 +124,7 @@ class ModelCatalog:
 
     def knows(self, name: str) -> bool:
         entry = self._entries.get(name)
-        return entry is not None and not _hidden(entry)
+        return (entry is not None and not _hidden(entry)) or name in self._not_deployed
 
     def entry(self, name: str) -> RepositoryEntry:
         """The model's repository entry with a ready version; 404 / 503 otherwise."""
@@ -106,8 +136,13 @@ class ModelCatalog:
         if not self._reachable:
             raise InferenceFailed("Triton is unreachable; try again shortly", model_name=name)
         entry = self._entries.get(name)
+        if entry is None and name in self._not_deployed:
+            raise ModelNotReady(
+                f"model '{name}' is not deployed: {self._not_deployed[name]}", model_name=name
+            )
         if entry is None or _hidden(entry):
-            known = ", ".join(entry.name for entry in self.entries()) or "none"
+            names = [entry.name for entry in self.entries()] + list(self.not_deployed())
+            known = ", ".join(sorted(names)) or "none"
             raise ModelNotFound(f"unknown model '{name}' (known models: {known})")
         if entry.served is None:
             raise ModelNotReady(

@@ -117,12 +117,20 @@ class ModelStatus(BaseModel):
     task: str | None
     feature_service: str | None
     features: list[str]
+    reason: str | None = Field(
+        default=None, description="Why a catalog model is not deployed (state NOT_DEPLOYED)"
+    )
 
 
 class ReadyStatus(BaseModel):
     ready: bool
     triton: bool
-    models: dict[str, bool]
+    models: dict[str, bool] = Field(description="Deployed models: loaded in Triton or not")
+    not_deployed: dict[str, str] = Field(
+        default_factory=dict,
+        description="Catalog models never deployed (no champion yet), with the reason; they do "
+        "not make the gateway unready, their requests get 503 model_not_ready",
+    )
     cache: bool
 
 

@@ -63,6 +63,11 @@ class GatewaySettings(BaseSettings):
     required_models: list[str] = Field(
         default=["risk-assessment-model"], description="/ready stays 503 until these are loaded"
     )
+    deployment_status_path: Path | None = Field(
+        default=None,
+        description="The exporter's deployment_status.json (beside the model repository): "
+        "models in it that were never deployed answer 503 with the reason instead of 404",
+    )
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Prediction cache")
     redis_timeout_s: float = Field(default=0.25, gt=0, le=10)

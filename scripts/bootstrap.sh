@@ -39,6 +39,8 @@ apt_packages() {
   dpkg -s libb64-0d >/dev/null 2>&1 || missing+=(libb64-0d)
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
   command -v promtool >/dev/null || missing+=(prometheus)
+  # The load generator of benchmarks/ (`make bench`).
+  command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -eq 0 ]; then
     say "debian packages: present"
     return

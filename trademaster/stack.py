@@ -26,6 +26,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from exporters.deployment_status import read_statuses, status_path
 from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
@@ -83,23 +84,42 @@ def _port_or_free(port: int) -> int | None:
     return port
 
 
-def sample_request(settings: PipelineSettings) -> dict[str, Any]:
-    """The most recent opening trade's (user, symbol): an entity pair with fresh features."""
+def sample_requests(settings: PipelineSettings) -> dict[str, dict[str, Any]]:
+    """One request per catalog model, on entities with fresh features: the most recent
+    opening trade's user and symbol, the latest headline, three generated symbols."""
     import sqlalchemy as sa
 
     from trademaster.warehouse import schema
 
+    trades, headlines, symbols = schema.trades.c, schema.headlines.c, schema.symbols.c
     engine = sa.create_engine(settings.resolved_warehouse_url)
-    query = (
-        sa.select(schema.trades.c.user_id, schema.trades.c.symbol)
-        .where(schema.trades.c.action == "open")
-        .order_by(schema.trades.c.ts.desc())
-        .limit(1)
-    )
     with engine.connect() as connection:
-        user_id, symbol = connection.execute(query).one()
+        user_id, symbol = connection.execute(
+            sa.select(trades.user_id, trades.symbol)
+            .where(trades.action == "open")
+            .order_by(trades.ts.desc())
+            .limit(1)
+        ).one()
+        headline = connection.execute(
+            sa.select(headlines.headline).order_by(headlines.ts.desc()).limit(1)
+        ).scalar_one()
+        portfolio = list(
+            connection.execute(
+                sa.select(symbols.symbol)
+                .where(symbols.source == "generated")
+                .order_by(symbols.symbol)
+                .limit(3)
+            ).scalars()
+        )
     engine.dispose()
-    return {"user_id": int(user_id), "symbol": str(symbol), "model_name": SAMPLE_MODEL}
+    requests: dict[str, dict[str, Any]] = {
+        SAMPLE_MODEL: {"user_id": int(user_id), "symbol": str(symbol)},
+        "behavioral-pattern-classifier": {"user_id": int(user_id)},
+        "price-prediction-lstm": {"symbol": str(symbol)},
+        "sentiment-analyzer": {"text": str(headline)},
+        "portfolio-optimizer": {"symbols": portfolio},
+    }
+    return {name: {"model_name": name, **body} for name, body in requests.items()}
 
 
 def local_api_key(settings: PipelineSettings) -> str:
@@ -140,6 +160,7 @@ def gateway_process(
         "GATEWAY_TRITON_GRPC_URL": triton_grpc,
         "GATEWAY_FEATURE_STORE_ROOT": str(settings.feature_store_root.resolve()),
         "GATEWAY_REQUIRED_MODELS": json.dumps(deployed_models(settings.model_repository)),
+        "GATEWAY_DEPLOYMENT_STATUS_PATH": str(status_path(settings.model_repository.resolve())),
         "GATEWAY_LOG_LEVEL": "warning",
     }
     log_path = settings.resolved_data_dir / "gateway.log"
@@ -262,27 +283,92 @@ def running_stack(
         say("stopping gateway, tritonserver and redis-servers")
 
 
-def run_stack(once: bool) -> int:
-    with running_stack(PipelineSettings(), StackSettings()) as stack:
-        body = sample_request(stack.settings)
-        answer = httpx.post(
-            f"{stack.base_url}/predict", json=body, headers=stack.headers(), timeout=10
+@dataclass(frozen=True)
+class SampleAnswer:
+    model_name: str
+    body: dict[str, Any]
+    status_code: int
+    text: str
+    cache: str | None
+
+
+def ask_every_model(stack: RunningStack) -> list[SampleAnswer]:
+    answers = []
+    for name, body in sample_requests(stack.settings).items():
+        response = httpx.post(
+            f"{stack.base_url}/predict", json=body, headers=stack.headers(), timeout=30
         )
-        print_summary(stack, body, answer)
-        if answer.status_code != 200:
-            return 1
+        answers.append(
+            SampleAnswer(
+                name, body, response.status_code, response.text, response.headers.get("x-cache")
+            )
+        )
+    return answers
+
+
+def run_stack(once: bool) -> int:
+    """Serves until Ctrl-C. With ``once``, a non-interactive check: exits 0 only if every
+    catalog model is deployed and answered its sample request."""
+    with running_stack(PipelineSettings(), StackSettings()) as stack:
+        answers = ask_every_model(stack)
+        print_summary(stack, answers)
+        failed = [answer.model_name for answer in answers if answer.status_code != 200]
         if once:
-            say("--once: stopping everything")
+            if failed:
+                say(f"--once: not every model is served ({', '.join(failed)}); exit 1")
+                return 1
+            say("--once: every model deployed and answered; stopping everything")
             return 0
+        if len(failed) == len(answers):
+            say("no model answered; see var/gateway.log")
+            return 1
         wait_for_interrupt()
     return 0
 
 
-def print_summary(stack: RunningStack, body: dict[str, Any], answer: httpx.Response) -> None:
+def deployment_lines(stack: RunningStack, answers: list[SampleAnswer]) -> list[str]:
+    """Per catalog model: the served version and its sample answer, or why it is not
+    deployed."""
+    from exporters.registered import exported_versions
+
+    statuses = read_statuses(status_path(stack.settings.model_repository))
+    lines = []
+    for answer in answers:
+        name = answer.model_name
+        versions = exported_versions(stack.settings.model_repository, name)
+        if not versions:
+            status = statuses.get(name)
+            reason = status.reason if status else "never exported"
+            lines.append(
+                f"  {name:<31} not deployed: {reason} (sample: HTTP {answer.status_code} "
+                f"{_error_code(answer.text)})"
+            )
+            continue
+        outcome = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        lines.append(
+            f"  {name:<31} version {versions[-1]} (served: {', '.join(map(str, versions))}); "
+            f"sample {outcome}: {_short(answer.text)}"
+        )
+    return lines
+
+
+def _error_code(text: str) -> str:
+    try:
+        return str(json.loads(text).get("error", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
     base_url, triton = stack.base_url, stack.triton
+    sample = next(answer for answer in answers if answer.model_name == SAMPLE_MODEL)
     curl = (
         f"curl -s -X POST {base_url}/predict -H 'Content-Type: application/json' "
-        f"-H 'X-API-Key: {stack.api_key}' -d {shlex.quote(json.dumps(body))}"
+        f"-H 'X-API-Key: {stack.api_key}' -d {shlex.quote(json.dumps(sample.body))}"
     )
     elapsed_s = time.monotonic() - stack.started
     print(
@@ -297,10 +383,13 @@ def print_summary(stack: RunningStack, body: dict[str, Any], answer: httpx.Respo
                 f"cache {stack.cache_redis.url}",
                 f"  API key        {stack.api_key}   (also in var/local_api_key)",
                 "",
+                "Models:",
+                *deployment_lines(stack, answers),
+                "",
                 "Sample request:",
                 f"  {curl}",
-                f"Answer (HTTP {answer.status_code}, X-Cache: {answer.headers.get('x-cache')}):",
-                f"  {answer.text}",
+                f"Answer (HTTP {sample.status_code}, X-Cache: {sample.cache}):",
+                f"  {sample.text}",
                 "",
             ]
         ),

@@ -24,15 +24,20 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=ReadyStatus, responses={503: {"model": ReadyStatus}})
 async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
-    """200 when Triton answers and every required model has a ready version, else 503.
+    """200 when Triton answers and every deployed (required) model has a ready version,
+    else 503.
 
-    The cache is reported but not required: without Redis predictions are still served.
+    A catalog model that was never deployed (its validation rejected every candidate) does
+    not make the gateway unready: the others are served; it is listed under
+    ``not_deployed`` with the reason. The cache is reported but not required: without Redis
+    predictions are still served.
     """
     models = catalog.required_ready()
     status = ReadyStatus(
         ready=catalog.reachable and all(models.values()),
         triton=catalog.reachable,
         models=models,
+        not_deployed=catalog.not_deployed(),
         cache=await cache.ping(),
     )
     return JSONResponse(status.model_dump(), status_code=200 if status.ready else 503)

@@ -12,7 +12,9 @@ router = APIRouter(tags=["models"])
 
 @router.get("/models", response_model=list[ModelStatus])
 async def list_models(catalog: CatalogDep) -> list[ModelStatus]:
-    return [
+    """Models Triton knows, then catalog models never deployed (state NOT_DEPLOYED, with
+    the reason)."""
+    served = [
         ModelStatus(
             name=entry.name,
             ready=entry.served is not None,
@@ -25,3 +27,18 @@ async def list_models(catalog: CatalogDep) -> list[ModelStatus]:
         )
         for entry in catalog.entries()
     ]
+    not_deployed = [
+        ModelStatus(
+            name=name,
+            ready=False,
+            state="NOT_DEPLOYED",
+            version=None,
+            versions=[],
+            task=None,
+            feature_service=None,
+            features=[],
+            reason=reason,
+        )
+        for name, reason in catalog.not_deployed().items()
+    ]
+    return served + not_deployed

@@ -9,9 +9,9 @@ import pytest
 
 from tests.integration.stack import (
     Gateway,
+    pipeline_test_settings,
     run_pipeline_cli,
     running_gateway,
-    small_pipeline_settings,
 )
 from trademaster.serving.redis_server import RedisServer
 from trademaster.serving.tools import MissingToolError, ServingTools
@@ -46,7 +46,7 @@ def pipeline_run(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
 ) -> tuple[PipelineSettings, str]:
     """The training DAG, run once for the whole session through the real CLI (dag.test)."""
-    settings = small_pipeline_settings(tmp_path_factory.mktemp("pipeline"), redis_server.port)
+    settings = pipeline_test_settings(tmp_path_factory.mktemp("pipeline"), redis_server.port)
     completed = run_pipeline_cli(settings)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"pipeline failed:\n{output[-6000:]}"

@@ -35,8 +35,11 @@ def test_extract_and_validate_against_a_real_postgres(tmp_path: Path) -> None:
         summary = tasks.extract(settings)
         counts = tasks.validate_data(settings)
         stored = read_table(settings, schema.trades)
+        stored_users = read_table(settings, schema.users)
 
-    expected = generate_frames(settings).trades
+    frames = generate_frames(settings)
+    # ``style`` is the generator's ground truth for tests, not a warehouse column.
+    expected = frames.trades.drop(columns="style")
     assert summary["url"].startswith("postgresql+psycopg://")
     assert counts["trades"] == len(expected)
     pd.testing.assert_frame_equal(
@@ -44,3 +47,10 @@ def test_extract_and_validate_against_a_real_postgres(tmp_path: Path) -> None:
         expected.sort_values("trade_id", ignore_index=True),
         check_dtype=False,
     )
+    # Users round-trip with their nullable drift and mix columns (NULL, not NaN or "None").
+    users = stored_users.sort_values("user_id", ignore_index=True)
+    assert (
+        users["previous_archetype"].isna().sum() == frames.users["previous_archetype"].isna().sum()
+    )
+    assert users["archetype_since"].notna().sum() == frames.users["archetype_since"].notna().sum()
+    assert set(users["secondary_archetype"].dropna()) <= set(frames.users["archetype"])

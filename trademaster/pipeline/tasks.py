@@ -67,13 +67,16 @@ def export_and_deploy(
 ) -> dict[str, Any]:
     """Exports the champion into the Triton model repository and loads it if Triton runs.
 
-    A rejected candidate changes nothing: the champion (if any) stays what is served.
+    A rejected candidate changes nothing: the champion (if any) stays what is served. A model
+    with no champion at all is not exported: the report carries ``skipped`` with the reason
+    (the DAG marks the task skipped; every other model goes on).
     """
     from exporters.registered import export_champion
     from trademaster.serving.deploy import load_into_triton
     from trademaster.training.catalog import definition
 
-    report = export_champion(settings, definition(model_name))
+    rejected = "" if decision["promoted"] else str(decision.get("reason", ""))
+    report = export_champion(settings, definition(model_name), rejected_because=rejected)
     report["candidate_promoted"] = decision["promoted"]
     if settings.triton_url and report["exported"]:
         load_into_triton(settings.triton_url, model_name)

@@ -20,14 +20,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from trademaster.features.store import feature_service_columns, open_feature_store
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
+from trademaster.training import gates, registry
 from trademaster.training.behavior_model import fit_behavior_model, predict_proba
 from trademaster.training.evaluation import signed_log1p
-from trademaster.training.promotion import champion_metric
+from trademaster.training.promotion import champion_model
 from trademaster.training.torch_fit import TrainingConfig
 from trademaster.warehouse import schema
 from trademaster.warehouse.build import read_table
-from trademaster.warehouse.users import ARCHETYPES
+from trademaster.warehouse.users import ARCHETYPES, archetype_at
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,17 @@ CLASS_LABELS = tuple(archetype.name for archetype in ARCHETYPES)
 HOLDOUT_USER_FRACTION = 0.25
 SNAPSHOT_EVERY_BUSINESS_DAYS = 15
 MIN_TRADES_IN_WINDOW = 3
-# macro-F1 margins of the promotion rule.
-MIN_LIFT_OVER_MAJORITY = 0.10
-CHAMPION_TOLERANCE = 0.01
+MACRO_F1 = gates.weighted_macro_f1(len(CLASS_LABELS))
+# The promotion rule, on paired intervals over held-out users: beat the majority class by
+# 0.10 macro-F1 and logistic regression outright (lower bound above 0), and trail the
+# champion by at most 0.01.
+GATE_RULES = (
+    gates.GateRule("vs_majority_macro_f1", "macro-F1 vs the majority class", "beats", 0.10),
+    gates.GateRule("vs_logistic_macro_f1", "macro-F1 vs logistic regression", "beats", 0.0),
+    gates.GateRule(
+        "vs_champion_macro_f1", "macro-F1 vs the champion", "not_worse", 0.01, needs_champion=True
+    ),
+)
 
 
 def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[str]]:
@@ -59,8 +67,9 @@ def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[st
     frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
     frame = frame.dropna(subset=names)
     frame = frame[frame["trades_in_window"] >= MIN_TRADES_IN_WINDOW]
-    labels = users.set_index("user_id")["archetype"]
-    frame = frame.assign(label=frame["user_id"].map(labels).map(CLASS_LABELS.index))
+    # The label is the archetype in effect at the snapshot (drifting users change once).
+    labels = archetype_at(users, frame["user_id"].to_numpy(), frame["event_timestamp"])
+    frame = frame.assign(label=[CLASS_LABELS.index(name) for name in labels])
     # Feast returns rows in no fixed order; sort so the user split is reproducible.
     frame = frame.sort_values(["user_id", "event_timestamp"])
     log.info("%d active snapshots of %d users", len(frame), frame["user_id"].nunique())
@@ -112,23 +121,31 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
     config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
     model, fit_info = fit_behavior_model(train_x, train_y, len(CLASS_LABELS), config)
     majority = int(np.bincount(train_y, minlength=len(CLASS_LABELS)).argmax())
-
-    def evaluate(candidate: Any) -> dict[str, float]:
-        return classification_metrics(holdout_y, predict_proba(candidate, holdout_x).argmax(1))
-
+    predicted = {
+        "holdout": predict_proba(model, holdout_x).argmax(1),
+        "majority": np.full_like(holdout_y, majority),
+        "logistic": logistic_predictions(train_x, train_y, holdout_x),
+    }
+    champion = champion_model(settings, MODEL_NAME)
+    if champion is not None:
+        predicted["champion"] = predict_proba(champion, holdout_x).argmax(1)
+    users = holdout["user_id"].to_numpy()
     metrics = {
-        **{f"holdout_{k}": v for k, v in evaluate(model).items()},
         **{
-            f"majority_{k}": v
-            for k, v in classification_metrics(holdout_y, np.full_like(holdout_y, majority)).items()
+            f"{name}_{k}": v
+            for name, values in predicted.items()
+            for k, v in classification_metrics(holdout_y, values).items()
         },
-        **{
-            f"logistic_{k}": v
-            for k, v in classification_metrics(
-                holdout_y, logistic_predictions(train_x, train_y, holdout_x)
-            ).items()
-        },
-        **champion_metric(settings, MODEL_NAME, evaluate),
+        **gates.record(
+            GATE_RULES,
+            {
+                f"vs_{reference}_macro_f1": gates.paired_difference(
+                    MACRO_F1, holdout_y, predicted["holdout"], values, groups=users
+                )
+                for reference, values in predicted.items()
+                if reference != "holdout"
+            },
+        ),
         **fit_info,
         "train_rows": float(len(train_y)),
         "holdout_rows": float(len(holdout_y)),
@@ -169,25 +186,5 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
 
 
 def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:
-    """Beat the majority class by a clear margin and logistic regression outright, and do not
-    trail the champion (on the same held-out users) by more than the tolerance."""
-    f1 = metrics["holdout_macro_f1"]
-    if f1 < metrics["majority_macro_f1"] + MIN_LIFT_OVER_MAJORITY:
-        return False, (
-            f"macro-F1 {f1:.4f} does not beat the majority class "
-            f"({metrics['majority_macro_f1']:.4f}) by {MIN_LIFT_OVER_MAJORITY}"
-        )
-    if f1 <= metrics["logistic_macro_f1"]:
-        return (
-            False,
-            f"macro-F1 {f1:.4f} does not beat logistic regression "
-            f"({metrics['logistic_macro_f1']:.4f})",
-        )
-    champion = metrics.get("champion_macro_f1")
-    if champion is not None and f1 < champion - CHAMPION_TOLERANCE:
-        return False, f"macro-F1 {f1:.4f} trails the champion ({champion:.4f})"
-    return True, (
-        f"macro-F1 {f1:.4f} vs majority {metrics['majority_macro_f1']:.4f}, "
-        f"logistic {metrics['logistic_macro_f1']:.4f}"
-        + (f", champion {champion:.4f}" if champion is not None else ", no champion yet")
-    )
+    promoted, reason, _ = gates.evaluate(GATE_RULES, metrics)
+    return promoted, reason

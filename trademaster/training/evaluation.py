@@ -18,6 +18,12 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, f
     }
 
 
+def row_log_loss(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Each row's log loss (their mean is ``binary_metrics``' log loss)."""
+    clipped = np.clip(probabilities, 1e-6, 1 - 1e-6)
+    return np.asarray(-(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
+
+
 def prevalence_baseline(train_labels: np.ndarray, n_rows: int) -> np.ndarray:
     """Predicts the training base rate for everyone."""
     return np.full(n_rows, float(np.mean(train_labels)))

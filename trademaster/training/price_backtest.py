@@ -22,6 +22,7 @@ import pandas as pd
 from torch import nn
 
 from trademaster.features.price_window import VOLATILITY_SCALED
+from trademaster.training.determinism import torch_threads
 from trademaster.training.price_conformal import (
     INTERVAL_COVERAGE,
     conformal_quantile,
@@ -40,7 +41,6 @@ from trademaster.training.price_model import (
     PriceTrainingConfig,
     fit_price_model,
     predict,
-    torch_threads,
     window_volatility,
 )
 from trademaster.training.price_walkforward import Fold, WalkForwardConfig, walk_forward_folds
@@ -63,6 +63,8 @@ class WalkForwardResult:
     interval_halfwidth: float  # in volatility units, baked into ``model``
     tests: list[EvaluationBlock]
     metrics: dict[str, float]
+    # Every fold's forecasts on its own test block, per series, folds concatenated.
+    forecasts: list[SeriesForecasts] = field(default_factory=list)
     test_start: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,12 +86,19 @@ def forecast_tests(model: nn.Module, tests: Sequence[EvaluationBlock]) -> list[S
     return [concat_forecasts(parts, symbol) for symbol, parts in by_symbol.items()]
 
 
-def final_block_metrics(model: nn.Module, tests: Sequence[EvaluationBlock]) -> dict[str, float]:
-    """``model`` on the last fold's test blocks (pooled, volatility units): the windows that
-    neither this version nor, with the same data and split, any earlier one trained on."""
+def final_block_forecasts(
+    model: nn.Module, tests: Sequence[EvaluationBlock]
+) -> list[SeriesForecasts]:
+    """``model`` on the last fold's test blocks, in volatility units, one entry per series:
+    the windows that neither this version nor, with the same data and split, any earlier one
+    trained on."""
     last = max(block.fold for block in tests)
-    scaled = [forecasts_for(model, b.windows).scaled() for b in tests if b.fold == last]
-    pooled = forecast_metrics(concat_forecasts(scaled, "final"))
+    return [forecasts_for(model, b.windows).scaled() for b in tests if b.fold == last]
+
+
+def final_block_metrics(model: nn.Module, tests: Sequence[EvaluationBlock]) -> dict[str, float]:
+    """``model`` on the last fold's test blocks, pooled (see ``final_block_forecasts``)."""
+    pooled = forecast_metrics(concat_forecasts(final_block_forecasts(model, tests), "final"))
     return {
         "final_block_rmse_z": pooled["rmse"],
         "final_block_rmse_ratio_zero": pooled["rmse_ratio_zero"],
@@ -207,15 +216,16 @@ def _run_walk_forward(
             collected.setdefault(f.symbol, []).append(f)
         metrics.update(outcome.metrics)
     assert outcome is not None  # n_folds >= 1
-    metrics.update(
-        walk_forward_metrics([concat_forecasts(parts, s) for s, parts in collected.items()])
-    )
+    forecasts = [concat_forecasts(parts, s) for s, parts in collected.items()]
+    metrics.update(walk_forward_metrics(forecasts))
     metrics.update(final_block_metrics(outcome.model, tests))
     metrics["interval_halfwidth_z"] = outcome.halfwidth
     metrics["interval_coverage_target"] = coverage
     metrics.update(_generated_coverage(outcome.model, series, real))
     test_start = {s: str(pd.Timestamp(series[s].target_ts[folds[s][0].test.start])) for s in real}
-    return WalkForwardResult(outcome.model, outcome.halfwidth, tests, metrics, test_start)
+    return WalkForwardResult(
+        outcome.model, outcome.halfwidth, tests, metrics, forecasts, test_start
+    )
 
 
 def _generated_coverage(

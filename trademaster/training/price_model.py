@@ -10,14 +10,14 @@ either side, set after calibration) baked in: ``forecast = [point, lower, upper]
 
 # No ``from __future__ import annotations``: torch.jit.script reads the class annotations and
 # cannot resolve them as strings.
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+from trademaster.training.determinism import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,6 @@ class PriceTrainingConfig:
             raise ValueError(
                 f"need 0 <= min_epochs <= epochs, got {self.min_epochs}, {self.epochs}"
             )
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def scaling_statistics(

@@ -14,15 +14,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from trademaster.features.price_window import FEATURE_NAMES, VOLATILITY_SCALED, WINDOW
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.price_backtest import evaluate_model, run_walk_forward
+from trademaster.training import gates, registry
+from trademaster.training.price_backtest import (
+    WalkForwardResult,
+    evaluate_model,
+    final_block_forecasts,
+    run_walk_forward,
+)
 from trademaster.training.price_conformal import INTERVAL_COVERAGE
 from trademaster.training.price_dataset import labelled_series
+from trademaster.training.price_evaluation import SeriesForecasts, concat_forecasts
 from trademaster.training.price_model import PriceTrainingConfig
 from trademaster.training.price_walkforward import WalkForwardConfig
-from trademaster.training.promotion import champion_metric
+from trademaster.training.promotion import champion_model
 from trademaster.warehouse import schema
 from trademaster.warehouse.build import read_table
 
@@ -33,10 +41,11 @@ FEATURE_SERVICE = "price_model_v1"
 REAL_SYMBOLS = ("GOOG", "EURUSD", "BTCUSD")
 OUTPUTS = ("point", "lower", "upper")
 TARGET = "next_log_return"
-# Promotion margins (see promotion_decision).
-ZERO_BASELINE_MARGIN = 0.01
-CHAMPION_MARGIN = 0.01
 COVERAGE_TOLERANCE = 0.03
+
+
+def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
 
 
 def train_and_register(
@@ -55,12 +64,16 @@ def train_and_register(
         raise ValueError(f"market_data lacks the real histories {missing}; rebuild the warehouse")
     result = run_walk_forward(series, REAL_SYMBOLS, training, walk_forward)
     elapsed = time.perf_counter() - started
-    champion = champion_metric(
-        settings,
-        MODEL_NAME,
-        lambda previous: evaluate_model(previous, result.tests),
+    champion = champion_model(settings, MODEL_NAME)
+    champion_metrics = (
+        {} if champion is None else prefixed("champion", evaluate_model(champion, result.tests))
     )
-    metrics = {**champion, **result.metrics, "training_seconds": elapsed}
+    metrics = {
+        **champion_metrics,
+        **result.metrics,
+        **gates.record(GATE_RULES, gate_intervals(result, champion)),
+        "training_seconds": elapsed,
+    }
     log.info(
         "walk-forward: RMSE / zero-return %.4f, coverage %.3f, directional accuracy %.3f (%.1f s)",
         metrics["overall_rmse_ratio_zero"],
@@ -112,51 +125,75 @@ def train_and_register(
     }
 
 
-def promotion_decision(
-    candidate: Mapping[str, float], champion_rmse_z: float | None
-) -> tuple[bool, str]:
-    """Pure rule on the walk-forward test (all real series pooled, volatility units).
+# Consecutive test returns resampled together (volatility clusters in time).
+BOOTSTRAP_BLOCK = 20
+# The promotion rule. Next-period returns are close to unpredictable and the LSTM is not
+# expected to beat the zero-return forecast by much, if at all, so the point forecast must
+# only do no harm: pooled walk-forward RMSE (volatility units) at most 1% worse than zero's,
+# and on the last fold's test blocks (windows no version trained on) at most 1% worse than
+# the champion's; both relative, on paired block-bootstrap intervals. What the model must get
+# right is its interval: coverage of the 90% interval within 90% +- 3 points (an absolute
+# requirement, not a comparison).
+GATE_RULES = (
+    gates.GateRule(
+        "vs_zero_rmse", "RMSE vs the zero-return forecast (relative)", "not_worse", 0.01
+    ),
+    gates.GateRule(
+        "vs_champion_rmse",
+        "RMSE on the last test blocks vs the champion (relative)",
+        "not_worse",
+        0.01,
+        needs_champion=True,
+    ),
+)
 
-    Next-period returns are close to unpredictable, and the LSTM is not expected to beat the
-    zero-return forecast by much, if at all. So the point forecast is only required to do no
-    harm: RMSE at most ``ZERO_BASELINE_MARGIN`` (1%) above the zero-return baseline's. What the
-    model must get right is its interval: coverage of the 90% interval within 90% +- 3 points.
-    Finally it may not trail the champion by more than ``CHAMPION_MARGIN`` (1%) of RMSE on the
-    last fold's test blocks (``final_block_rmse_z``; ``champion_rmse_z`` is the champion's on
-    the same windows): the earlier blocks were training data of the champion's own last fold,
-    so comparing there would favour the incumbent.
-    """
-    rmse_z = candidate["overall_rmse_z"]
-    zero = candidate["overall_zero_rmse_z"]
-    ratio = candidate["overall_rmse_ratio_zero"]
-    coverage = candidate["overall_coverage"]
-    if ratio > 1 + ZERO_BASELINE_MARGIN:
-        return False, (
-            f"RMSE {rmse_z:.4f} (volatility units) is {100 * (ratio - 1):.2f}% above the "
-            f"zero-return baseline's {zero:.4f} (allowed {100 * ZERO_BASELINE_MARGIN:.0f}%)"
+
+def gate_intervals(result: WalkForwardResult, champion: Any) -> dict[str, gates.Interval]:
+    pooled, groups = pooled_with_blocks([f.scaled() for f in result.forecasts])
+    intervals = {
+        "vs_zero_rmse": gates.paired_difference(
+            gates.weighted_rmse,
+            pooled.actual,
+            pooled.forecast[:, 0],
+            np.zeros_like(pooled.actual),
+            higher_is_better=False,
+            relative=True,
+            groups=groups,
         )
-    if abs(coverage - INTERVAL_COVERAGE) > COVERAGE_TOLERANCE:
-        return False, (
-            f"90% interval covered {100 * coverage:.1f}% of test returns, outside "
-            f"{100 * INTERVAL_COVERAGE:.0f} +- {100 * COVERAGE_TOLERANCE:.0f}%"
+    }
+    if champion is not None:
+        ours, ours_groups = pooled_with_blocks(final_block_forecasts(result.model, result.tests))
+        theirs, _ = pooled_with_blocks(final_block_forecasts(champion, result.tests))
+        intervals["vs_champion_rmse"] = gates.paired_difference(
+            gates.weighted_rmse,
+            ours.actual,
+            ours.forecast[:, 0],
+            theirs.forecast[:, 0],
+            higher_is_better=False,
+            relative=True,
+            groups=ours_groups,
         )
-    final = candidate["final_block_rmse_z"]
-    if champion_rmse_z is not None and final > champion_rmse_z * (1 + CHAMPION_MARGIN):
-        return False, (
-            f"RMSE {final:.4f} on the last test blocks trails the champion's "
-            f"{champion_rmse_z:.4f} on the same windows by more than {100 * CHAMPION_MARGIN:.0f}%"
-        )
-    champion = (
-        "no champion yet"
-        if champion_rmse_z is None
-        else f"last blocks {final:.4f} vs champion {champion_rmse_z:.4f}"
-    )
-    return True, (
-        f"RMSE {rmse_z:.4f} vs zero-return {zero:.4f} (ratio {ratio:.4f}, volatility units), "
-        f"{champion}; coverage {100 * coverage:.1f}%; directional accuracy "
-        f"{candidate['overall_directional_accuracy']:.3f}"
-    )
+    return intervals
+
+
+def pooled_with_blocks(parts: list[SeriesForecasts]) -> tuple[SeriesForecasts, np.ndarray]:
+    """The series pooled, and a block label per row: ``BOOTSTRAP_BLOCK`` consecutive rows of
+    one series."""
+    labels = [
+        index * 1_000_000 + np.arange(len(part.actual)) // BOOTSTRAP_BLOCK
+        for index, part in enumerate(parts)
+    ]
+    return concat_forecasts(parts, "pooled"), np.concatenate(labels)
 
 
 def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:
-    return promotion_decision(metrics, metrics.get("champion_final_block_rmse_z"))
+    promoted, reason, _ = gates.evaluate(GATE_RULES, metrics)
+    coverage = metrics["overall_coverage"]
+    covered = abs(coverage - INTERVAL_COVERAGE) <= COVERAGE_TOLERANCE
+    coverage_line = (
+        f"90% interval covered {100 * coverage:.1f}% of test returns (needs "
+        f"{100 * INTERVAL_COVERAGE:.0f} +- {100 * COVERAGE_TOLERANCE:.0f}%): "
+        + ("pass" if covered else "FAIL")
+    )
+    reason = coverage_line + "; " + reason if not covered else reason + "; " + coverage_line
+    return promoted and covered, reason

@@ -1,12 +1,21 @@
-"""Champion/challenger promotion, the same for every model."""
+"""Champion/challenger promotion, the same for every model.
+
+Each model's rule (its gates, margins and non-comparative checks) lives in its training
+module's ``decide``; gates compare on paired bootstrap intervals (``gates``).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from torch import nn
 
 from trademaster.settings import PipelineSettings
 from trademaster.training import registry
 from trademaster.training.catalog import ModelDefinition
+
+log = logging.getLogger(__name__)
 
 
 def validate_candidate(
@@ -17,6 +26,10 @@ def validate_candidate(
         definition.name, int(candidate["version"]), str(candidate["run_id"])
     )
     promoted, reason = definition.training_module().decide(candidate["metrics"], settings)
+    verdict = "promote" if promoted else "reject"
+    log.info("%s v%d: %s", definition.name, version.version, verdict)
+    for part in reason.split("; "):
+        log.info("  %s", part)
     if promoted:
         registry.promote(settings, version, reason)
     else:
@@ -31,11 +44,10 @@ def validate_candidate(
     }
 
 
-def champion_metric(settings: PipelineSettings, name: str, evaluate: Any) -> dict[str, float]:
-    """``evaluate(model) -> metrics`` applied to the current champion (same holdout as the
-    candidate), prefixed ``champion_``; empty when there is no champion yet."""
+def champion_model(settings: PipelineSettings, name: str) -> nn.Module | None:
+    """The current champion, to be evaluated on the candidate's held-out rows; None when
+    there is none yet."""
     champion = registry.version_for_alias(settings, name, registry.CHAMPION)
     if champion is None:
-        return {}
-    model = registry.load_torch_model(settings, champion)
-    return {f"champion_{key}": value for key, value in evaluate(model).items()}
+        return None
+    return registry.load_torch_model(settings, champion)

@@ -117,7 +117,8 @@ def promote(settings: PipelineSettings, version: RegisteredVersion, reason: str)
     client.set_registered_model_alias(version.name, CHAMPION, str(version.version))
     client.set_model_version_tag(version.name, str(version.version), "validation", "passed")
     client.set_model_version_tag(version.name, str(version.version), "validation_reason", reason)
-    log.info("promoted %s version %d to %s: %s", version.name, version.version, CHAMPION, reason)
+    # The reason (every gate's line) is printed by the validation step and kept as a tag.
+    log.info("promoted %s version %d to %s", version.name, version.version, CHAMPION)
 
 
 def reject(settings: PipelineSettings, version: RegisteredVersion, reason: str) -> None:
@@ -127,7 +128,11 @@ def reject(settings: PipelineSettings, version: RegisteredVersion, reason: str) 
     client = mlflow.MlflowClient()
     client.set_model_version_tag(version.name, str(version.version), "validation", "rejected")
     client.set_model_version_tag(version.name, str(version.version), "validation_reason", reason)
-    log.warning("rejected %s version %d: %s", version.name, version.version, reason)
+    log.warning(
+        "rejected %s version %d (reason in its validation_reason tag)",
+        version.name,
+        version.version,
+    )
 
 
 def load_torch_model(settings: PipelineSettings, version: RegisteredVersion) -> torch.nn.Module:

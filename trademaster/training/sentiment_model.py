@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from trademaster.training.sentiment_encoder import EMBEDDING_DIM, torch_threads
+from trademaster.training.determinism import torch_threads
+from trademaster.training.sentiment_encoder import EMBEDDING_DIM
 from trademaster.warehouse.headlines import LABELS
 
 CLASS_LABELS: tuple[str, ...] = LABELS

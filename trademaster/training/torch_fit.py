@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trademaster.training.determinism import torch_threads
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -49,12 +51,8 @@ def fit_best_epoch(
     Returns (best validation loss, best epoch counted from 1). Runs on one thread: for models
     this small, intra-op threads cost far more in synchronisation than they save.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return _fit(model, loss_fn, train, valid, config)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(

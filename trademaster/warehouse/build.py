@@ -61,7 +61,7 @@ def generate_frames(settings: PipelineSettings) -> WarehouseFrames:
     )
     real_bars = pd.concat([load_real_history(history) for history in REAL_HISTORIES])
     first_trade_day = len(calendar) - settings.trade_window_business_days
-    users = generate_users(settings.n_users, calendar[first_trade_day], rng)
+    users = generate_users(settings.n_users, calendar[first_trade_day:], rng)
     trades = simulate_trades(
         users, PricePanel.from_bars(generated_bars), first_trade_day, settings.n_trades, rng
     )
@@ -119,7 +119,8 @@ def build_warehouse(settings: PipelineSettings) -> WarehouseSummary:
 
 def _insert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     columns = [column.name for column in table.columns]
-    records = frame[columns].to_dict(orient="records")
+    values = frame[columns].astype(object)
+    records = values.where(values.notna(), None).to_dict(orient="records")
     for start in range(0, len(records), 20_000):
         connection.execute(table.insert(), records[start : start + 20_000])
 

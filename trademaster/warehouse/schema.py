@@ -41,8 +41,14 @@ users = Table(
     "users",
     metadata,
     Column("user_id", Integer, primary_key=True),
-    # Ground truth of the generator; never a model input.
+    # Ground truth of the generator; never a model input. ``archetype`` is the one in
+    # effect now; a drifting user had ``previous_archetype`` until ``archetype_since``.
     Column("archetype", String(32), nullable=False),
+    Column("previous_archetype", String(32), nullable=True),
+    Column("archetype_since", DateTime, nullable=True),
+    # Mixed users trade ``secondary_share`` of their positions in a second style.
+    Column("secondary_archetype", String(32), nullable=True),
+    Column("secondary_share", Float, nullable=False),
     Column("capital_usd", Float, nullable=False),
     Column("signup_date", DateTime, nullable=False),
 )

@@ -2,8 +2,10 @@
 
 Day traders open and close within a session with leverage; swing traders hold days to weeks;
 long-term investors hold months, unlevered and diversified; momentum chasers buy what rose most
-over the last 20 days; panic sellers sell as soon as a position is 4% under water. Positions
-still open at the end of the calendar have only their opening trade.
+over the last 20 days; panic sellers sell as soon as a position is 4% under water. Mixed users
+trade a share of their positions in a second style, drifting users switch archetype once, and
+nobody trades before signing up. Positions still open at the end of the calendar have only
+their opening trade.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trademaster.warehouse.users import ARCHETYPES
+from trademaster.warehouse.users import ARCHETYPE_BY_NAME, Archetype
 
 MARKET_OPEN_UTC = pd.Timedelta(hours=14, minutes=30)
 SESSION = pd.Timedelta(hours=6, minutes=30)
@@ -56,13 +58,26 @@ def simulate_trades(
     n_trades: int,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """At least ``n_trades`` trades, from day index ``first_trade_day`` to the panel's end."""
-    positions = _plan_positions(users, panel, first_trade_day, n_trades, rng)
-    positions = _apply_exits(positions, panel)
-    trades = _positions_to_trades(positions, panel, rng)
-    if len(trades) < n_trades:  # only if nearly everything is still open; plan more
-        return simulate_trades(users, panel, first_trade_day, math.ceil(n_trades * 1.1), rng)
-    return trades
+    """At least ``n_trades`` trades, from day index ``first_trade_day`` to the panel's end.
+
+    Positions still open at the end have no closing trade, so when too many are open the
+    plan grows (by the shortfall, at least 10%) until the trades reach ``n_trades``.
+    """
+    planned = n_trades
+    for _ in range(_MAX_PLANS):
+        positions = _plan_positions(users, panel, first_trade_day, planned, rng)
+        positions = _apply_exits(positions, panel)
+        trades = _positions_to_trades(positions, panel, rng)
+        if len(trades) >= n_trades:
+            return trades
+        planned = math.ceil(planned * max(1.1, n_trades / max(1, len(trades))))
+    raise RuntimeError(
+        f"could not plan {n_trades} trades in {_MAX_PLANS} attempts (last: {len(trades)}); "
+        "the trade window is too short for the positions' holding periods"
+    )
+
+
+_MAX_PLANS = 10
 
 
 def _plan_positions(
@@ -72,48 +87,121 @@ def _plan_positions(
     n_trades: int,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    archetypes = {archetype.name: archetype for archetype in ARCHETYPES}
-    activity = np.array([archetypes[name].activity for name in users["archetype"]])
-    activity = activity * np.exp(rng.normal(0.0, 0.4, size=len(users)))
+    """Positions of every user: in each phase (before / after a drift) the phase's archetype,
+    except a ``secondary_share`` of positions in the user's secondary style; none before the
+    user signed up. ``archetype`` of a position is the style it was traded in."""
+    n_symbols = panel.close.shape[1]
+    phases = _user_phases(users, panel.calendar, first_trade_day)
+    # Expected positions of each phase: its archetype's activity times its length.
+    user_noise = np.exp(rng.normal(0.0, 0.4, size=len(users)))
+    weight = np.array(
+        [
+            ARCHETYPE_BY_NAME[name].activity * (end - start) * user_noise[row]
+            for row, name, start, end in phases
+        ]
+    )
     target_positions = math.ceil(n_trades / 2 * 1.06)
-    counts = np.maximum(1, np.round(activity / activity.sum() * target_positions)).astype(int)
+    counts = np.maximum(1, np.round(weight / weight.sum() * target_positions)).astype(int)
 
-    n_days, n_symbols = panel.close.shape
     leaders = panel.momentum_leaders()
-    frames = []
-    for user, count in zip(users.itertuples(index=False), counts, strict=True):
-        archetype = archetypes[str(user.archetype)]
-        watch_size = int(rng.integers(archetype.watchlist_size[0], archetype.watchlist_size[1] + 1))
-        watchlist = rng.choice(n_symbols, size=min(watch_size, n_symbols), replace=False)
-        entry_day = rng.integers(first_trade_day, n_days, size=count)
-        if archetype.entry_rule == "momentum":
-            pick = rng.integers(0, leaders.shape[1], size=count)
-            symbol = leaders[entry_day, pick]
-        else:
-            symbol = rng.choice(watchlist, size=count)
-        base_leverage = rng.uniform(*archetype.leverage)
-        leverage = np.clip(base_leverage + rng.normal(0, 0.25, size=count), *archetype.leverage)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user_id": user.user_id,
-                    "archetype": archetype.name,
-                    "symbol_index": symbol,
-                    "entry_day": entry_day,
-                    "hold_days": rng.integers(
-                        archetype.holding_days[0], archetype.holding_days[1] + 1, size=count
-                    ),
-                    "direction": np.where(
-                        rng.random(count) < archetype.short_probability, "short", "long"
-                    ),
-                    "leverage": np.round(leverage * 2) / 2,
-                    "notional_target": user.capital_usd
-                    * rng.uniform(*archetype.position_fraction, size=count),
-                    "stop_loss": archetype.stop_loss or 0.0,
-                }
-            )
+    style_state: dict[tuple[int, str], tuple[np.ndarray, float]] = {}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in _POSITION_COLUMNS}
+    for (row, phase_archetype, start, end), count in zip(phases, counts, strict=True):
+        user = users.iloc[row]
+        secondary = user["secondary_archetype"]
+        use_secondary = (
+            rng.random(count) < float(user["secondary_share"])
+            if isinstance(secondary, str)
+            else np.zeros(count, dtype=bool)
         )
-    return pd.concat(frames, ignore_index=True)
+        entry_days = rng.integers(start, end, size=count)
+        for style_name, chosen in ((phase_archetype, ~use_secondary), (secondary, use_secondary)):
+            if not chosen.any():
+                continue
+            style = ARCHETYPE_BY_NAME[str(style_name)]
+            key = (row, style.name)
+            if key not in style_state:  # a user keeps one watchlist and leverage per style
+                size = int(rng.integers(style.watchlist_size[0], style.watchlist_size[1] + 1))
+                watchlist = rng.choice(n_symbols, size=min(size, n_symbols), replace=False)
+                style_state[key] = (watchlist, float(rng.uniform(*style.leverage)))
+            watchlist, base_leverage = style_state[key]
+            _append_style_positions(
+                columns,
+                style,
+                int(user["user_id"]),
+                float(user["capital_usd"]),
+                entry_days[chosen],
+                watchlist,
+                base_leverage,
+                leaders,
+                rng,
+            )
+    return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+
+
+_POSITION_COLUMNS = (
+    "user_id",
+    "archetype",
+    "symbol_index",
+    "entry_day",
+    "hold_days",
+    "direction",
+    "leverage",
+    "notional_target",
+    "stop_loss",
+)
+
+
+def _user_phases(
+    users: pd.DataFrame, calendar: pd.DatetimeIndex, first_trade_day: int
+) -> list[tuple[int, str, int, int]]:
+    """(row, archetype, first day, end day) of each user's trading phases, in day indices."""
+    signup_day = np.searchsorted(calendar, users["signup_date"].to_numpy(), side="left")
+    since = pd.to_datetime(users["archetype_since"])
+    since_day = np.searchsorted(calendar, since.fillna(calendar[-1]).to_numpy(), side="left")
+    n_days = len(calendar)
+    phases = []
+    for row in range(len(users)):
+        start = max(first_trade_day, int(signup_day[row]))
+        previous = users["previous_archetype"].iloc[row]
+        current = str(users["archetype"].iloc[row])
+        if isinstance(previous, str) and start < since_day[row] < n_days:
+            phases.append((row, previous, start, int(since_day[row])))
+            start = int(since_day[row])
+        phases.append((row, current, min(start, n_days - 1), n_days))
+    return phases
+
+
+def _append_style_positions(
+    columns: dict[str, list[np.ndarray]],
+    style: Archetype,
+    user_id: int,
+    capital: float,
+    entry_day: np.ndarray,
+    watchlist: np.ndarray,
+    base_leverage: float,
+    leaders: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    count = len(entry_day)
+    if style.entry_rule == "momentum":
+        symbol = leaders[entry_day, rng.integers(0, leaders.shape[1], size=count)]
+    else:
+        symbol = rng.choice(watchlist, size=count)
+    leverage = np.clip(base_leverage + rng.normal(0, 0.25, size=count), *style.leverage)
+    values = {
+        "user_id": np.full(count, user_id),
+        "archetype": np.full(count, style.name, dtype=object),
+        "symbol_index": symbol,
+        "entry_day": entry_day,
+        "hold_days": rng.integers(style.holding_days[0], style.holding_days[1] + 1, size=count),
+        "direction": np.where(rng.random(count) < style.short_probability, "short", "long"),
+        "leverage": np.round(leverage * 2) / 2,
+        "notional_target": capital * rng.uniform(*style.position_fraction, size=count),
+        "stop_loss": np.full(count, style.stop_loss or 0.0),
+    }
+    for name, value in values.items():
+        columns[name].append(value)
 
 
 def _apply_exits(positions: pd.DataFrame, panel: PricePanel) -> pd.DataFrame:
@@ -170,6 +258,9 @@ def _positions_to_trades(
             "quantity": quantity,
             "price": np.round(entry_price, 4),
             "leverage": positions["leverage"].to_numpy(),
+            # Ground truth of the generator (the style the position was traded in), for
+            # tests; not a warehouse column.
+            "style": positions["archetype"].to_numpy(),
         }
     )
     closed = positions["is_closed"].to_numpy()
@@ -187,6 +278,7 @@ def _positions_to_trades(
             "quantity": quantity[closed],
             "price": np.round(exit_price[closed], 4),
             "leverage": positions["leverage"].to_numpy()[closed],
+            "style": positions["archetype"].to_numpy()[closed],
         }
     )
     trades = pd.concat([opens, closes], ignore_index=True)

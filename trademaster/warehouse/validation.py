@@ -50,10 +50,13 @@ def contracts(min_users: int, min_trades: int) -> tuple[TableContract, ...]:
         ),
         TableContract(
             "users",
-            ("user_id", "archetype", "capital_usd", "signup_date"),
+            ("user_id", "archetype", "secondary_share", "capital_usd", "signup_date"),
             min_rows=min_users,
             non_null=("user_id", "archetype", "capital_usd"),
-            checks=(("capital is positive", lambda f: f["capital_usd"].gt(0)),),
+            checks=(
+                ("capital is positive", lambda f: f["capital_usd"].gt(0)),
+                ("secondary_share is in [0, 1)", lambda f: f["secondary_share"].between(0, 0.999)),
+            ),
         ),
         TableContract(
             "headlines",

@@ -7,94 +7,104 @@ import pytest
 
 from tests.unit.training.helpers import N_TRAIN, interaction_problem
 from trademaster.settings import PipelineSettings
+from trademaster.training import gates
 from trademaster.training.evaluation import binary_metrics, logistic_baseline, prevalence_baseline
 from trademaster.training.risk_model import TrainingConfig, fit_risk_model, predict
-from trademaster.training.risk_pipeline import CHAMPION_TOLERANCE, promotion_decision
+from trademaster.training.risk_pipeline import (
+    CHAMPION_TOLERANCE,
+    LOGISTIC_TOLERANCE,
+    decide,
+    gate_intervals,
+    gate_rules,
+)
 
-MIN_LIFT = 0.02
 DEFAULT_SEED = PipelineSettings.model_fields["seed"].default
 DEFAULT_MIN_LIFT = PipelineSettings.model_fields["min_auc_lift"].default
+SETTINGS = PipelineSettings(environment="test")
+RULES = {rule.name: rule for rule in gate_rules(SETTINGS)}
+GOOD = {
+    "vs_prevalence_auc": (0.21, 0.20, 0.22),
+    "vs_prevalence_log_loss": (0.05, 0.04, 0.06),
+    "vs_logistic_auc": (0.001, -0.004, 0.006),
+}
 
 
-def _candidate(
-    auc: float, prevalence: float = 0.5, logistic: float = 0.6, log_loss: float = 0.6
-) -> dict[str, float]:
-    return {
-        "holdout_auc": auc,
-        "prevalence_auc": prevalence,
-        "logistic_auc": logistic,
-        "holdout_log_loss": log_loss,
-        "prevalence_log_loss": 0.69,
+def _metrics(**changes: tuple[float, float, float]) -> dict[str, float]:
+    intervals = {**GOOD, **changes}
+    return gates.record(
+        tuple(RULES.values()), {k: gates.Interval(*v) for k, v in intervals.items()}
+    )
+
+
+def test_a_model_that_clears_every_gate_is_promoted_and_each_gate_is_quoted() -> None:
+    promoted, reason = decide(_metrics(), SETTINGS)
+
+    assert promoted, reason
+    assert "AUC vs the prevalence baseline: +0.2100 [+0.2000, +0.2200]" in reason
+    assert "log loss vs the prevalence baseline" in reason
+    assert "AUC vs logistic regression: +0.0010 [-0.0040, +0.0060]" in reason
+    assert "AUC vs the champion: no champion yet" in reason
+
+
+def test_the_auc_lift_over_prevalence_is_judged_on_the_lower_bound() -> None:
+    lift = SETTINGS.min_auc_lift
+    promoted, reason = decide(
+        _metrics(vs_prevalence_auc=(lift + 0.02, lift - 0.001, lift + 0.04)), SETTINGS
+    )
+
+    assert not promoted
+    assert reason.startswith("AUC vs the prevalence baseline")
+    assert f"needs lower bound > {lift:+.4f}" in reason
+
+
+def test_a_model_worse_calibrated_than_the_base_rate_is_rejected() -> None:
+    promoted, reason = decide(_metrics(vs_prevalence_log_loss=(-0.02, -0.03, -0.01)), SETTINGS)
+
+    assert not promoted
+    assert reason.startswith("log loss vs the prevalence baseline: -0.0200")
+
+
+@pytest.mark.parametrize(
+    ("low", "promoted"), [(-LOGISTIC_TOLERANCE - 0.001, False), (-LOGISTIC_TOLERANCE + 0.001, True)]
+)
+def test_trailing_logistic_regression_is_tolerated_up_to_the_tolerance(
+    low: float, promoted: bool
+) -> None:
+    assert decide(_metrics(vs_logistic_auc=(0.0, low, 0.01)), SETTINGS)[0] is promoted
+
+
+@pytest.mark.parametrize(
+    ("low", "promoted"), [(-CHAMPION_TOLERANCE - 0.001, False), (-CHAMPION_TOLERANCE + 0.001, True)]
+)
+def test_the_champion_gate_applies_once_there_is_a_champion(low: float, promoted: bool) -> None:
+    decision, reason = decide(_metrics(vs_champion_auc=(0.0, low, 0.01)), SETTINGS)
+
+    assert decision is promoted
+    assert "AUC vs the champion: +0.0000" in reason
+
+
+def test_gate_intervals_pair_the_candidate_with_each_reference() -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, size=2_000).astype(np.float32)
+    model = 1 / (1 + np.exp(-(labels - 0.5 + rng.normal(0, 0.8, size=2_000))))
+    predictions = {
+        "holdout": model,
+        "prevalence": np.full(2_000, labels.mean()),
+        "logistic": model,
+        "champion": 1 / (1 + np.exp(-rng.normal(size=2_000))),
     }
 
+    intervals = gate_intervals(labels, predictions, users=np.arange(2_000) // 4)
 
-def test_rejects_a_model_worse_calibrated_than_the_base_rate() -> None:
-    promoted, reason = promotion_decision(_candidate(0.70, log_loss=0.75), None, MIN_LIFT)
-
-    assert not promoted
-    assert "log loss 0.7500" in reason
-    assert "0.6900" in reason
-
-
-def test_rejects_a_model_that_does_not_beat_prevalence_by_the_lift() -> None:
-    promoted, reason = promotion_decision(_candidate(0.51, logistic=0.5), None, MIN_LIFT)
-
-    assert not promoted
-    assert "0.5100" in reason
-    assert "prevalence" in reason
-    assert str(MIN_LIFT) in reason
-
-
-def test_the_lift_is_measured_from_the_prevalence_auc() -> None:
-    assert promotion_decision(_candidate(0.60, prevalence=0.55, logistic=0.5), None, 0.02)[0]
-    assert not promotion_decision(_candidate(0.60, prevalence=0.59, logistic=0.5), None, 0.02)[0]
-
-
-def test_rejects_a_model_that_trails_logistic_regression() -> None:
-    logistic = 0.70 + CHAMPION_TOLERANCE + 0.005
-
-    promoted, reason = promotion_decision(_candidate(0.70, logistic=logistic), None, MIN_LIFT)
-
-    assert not promoted
-    assert "0.7000" in reason
-    assert f"{logistic:.4f}" in reason
-    assert "logistic" in reason
-
-
-def test_accepts_a_model_within_tolerance_of_logistic_regression() -> None:
-    logistic = 0.70 + CHAMPION_TOLERANCE - 0.005
-
-    promoted, reason = promotion_decision(_candidate(0.70, logistic=logistic), None, MIN_LIFT)
-
-    assert promoted
-    assert reason == f"AUC 0.7000 vs prevalence 0.5000, logistic {logistic:.4f}, no champion yet"
-
-
-def test_rejects_a_model_that_trails_the_champion() -> None:
-    champion = {"holdout_auc": 0.70 + CHAMPION_TOLERANCE + 0.005}
-
-    promoted, reason = promotion_decision(_candidate(0.70), champion, MIN_LIFT)
-
-    assert not promoted
-    assert "champion" in reason
-    assert "0.7000" in reason
-    assert f"{champion['holdout_auc']:.4f}" in reason
-
-
-def test_accepts_a_model_as_good_as_the_champion() -> None:
-    champion = {"holdout_auc": 0.70 + CHAMPION_TOLERANCE - 0.005}
-
-    promoted, reason = promotion_decision(_candidate(0.70), champion, MIN_LIFT)
-
-    assert promoted
-    assert reason == (
-        f"AUC 0.7000 vs prevalence 0.5000, logistic 0.6000, champion {champion['holdout_auc']:.4f}"
-    )
+    assert intervals["vs_logistic_auc"] == gates.Interval(0.0, 0.0, 0.0)
+    assert intervals["vs_prevalence_auc"].low > 0.15
+    assert intervals["vs_prevalence_log_loss"].low > 0
+    assert intervals["vs_champion_auc"].low > 0.15
 
 
 @cache
 def _shuffled_label_candidate(config_seed: int) -> dict[str, float]:
-    """Holdout AUCs of the model and both baselines, all trained on shuffled labels.
+    """Metrics and gate intervals of a model and baselines trained on shuffled labels.
 
     10,000 held-out rows: for predictions unrelated to the labels the AUC is 0.5 +- 0.006,
     well inside the 0.02 lift.
@@ -104,18 +114,21 @@ def _shuffled_label_candidate(config_seed: int) -> dict[str, float]:
     shuffled = np.random.default_rng(5).permutation(y[:N_TRAIN])
 
     model, _ = fit_risk_model(train_x, shuffled, TrainingConfig(seed=config_seed))
-    model_metrics = binary_metrics(holdout_y, predict(model, holdout_x))
-    prevalence_metrics = binary_metrics(holdout_y, prevalence_baseline(shuffled, len(holdout_y)))
+    predictions = {
+        "holdout": predict(model, holdout_x),
+        "prevalence": prevalence_baseline(shuffled, len(holdout_y)),
+        "logistic": logistic_baseline(train_x, shuffled, holdout_x),
+    }
     return {
-        "holdout_auc": model_metrics["auc"],
-        "holdout_log_loss": model_metrics["log_loss"],
-        "prevalence_log_loss": prevalence_metrics["log_loss"],
-        "prevalence_auc": binary_metrics(holdout_y, prevalence_baseline(shuffled, len(holdout_y)))[
-            "auc"
-        ],
-        "logistic_auc": binary_metrics(holdout_y, logistic_baseline(train_x, shuffled, holdout_x))[
-            "auc"
-        ],
+        **{
+            f"{name}_{k}": v
+            for name, values in predictions.items()
+            for k, v in binary_metrics(holdout_y, values).items()
+        },
+        **gates.record(
+            tuple(RULES.values()),
+            gate_intervals(holdout_y, predictions, np.arange(len(holdout_y))),
+        ),
     }
 
 
@@ -137,6 +150,7 @@ def test_a_model_trained_on_shuffled_labels_ranks_at_chance() -> None:
 def test_a_model_trained_on_shuffled_labels_is_rejected(config_seed: int) -> None:
     candidate = _shuffled_label_candidate(config_seed)
 
-    promoted, reason = promotion_decision(candidate, None, DEFAULT_MIN_LIFT)
+    promoted, reason = decide(candidate, SETTINGS)
 
     assert not promoted, reason
+    assert "vs the prevalence baseline" in reason.split("; ")[0]

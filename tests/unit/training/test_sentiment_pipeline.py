@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
+from trademaster.training import gates, registry
 from trademaster.training.catalog import ModelDefinition
 from trademaster.training.promotion import validate_candidate
 from trademaster.training.sentiment_pipeline import (
-    CHAMPION_TOLERANCE,
-    MIN_LIFT_OVER_BASELINES,
+    GATE_RULES,
     MODEL_NAME,
     NoChampion,
     daily_sentiment,
@@ -29,8 +28,13 @@ DEFINITION = ModelDefinition(
 )
 
 
-def _metrics(f1: float, bow: float = 0.5, majority: float = 0.2, **extra: float) -> dict:
-    return {"holdout_macro_f1": f1, "bow_macro_f1": bow, "majority_macro_f1": majority, **extra}
+RULES = {rule.name: rule for rule in GATE_RULES}
+
+
+def _metrics(**intervals: tuple[float, float, float]) -> dict[str, float]:
+    values = {"vs_majority_macro_f1": (0.5, 0.4, 0.6), "vs_bow_macro_f1": (0.15, 0.08, 0.2)}
+    values.update(intervals)
+    return gates.record(GATE_RULES, {k: gates.Interval(*v) for k, v in values.items()})
 
 
 def _settings(tmp_path: Path) -> PipelineSettings:
@@ -40,36 +44,34 @@ def _settings(tmp_path: Path) -> PipelineSettings:
 
 
 def test_promotes_a_model_that_beats_both_baselines() -> None:
-    promoted, reason = decide(_metrics(0.70), _settings(Path("/nonexistent")))
+    promoted, reason = decide(_metrics(), _settings(Path("/nonexistent")))
 
     assert promoted
-    assert "0.7000" in reason
-    assert "no comparable champion" in reason
+    assert "macro-F1 vs bag of words: +0.1500 [+0.0800, +0.2000]" in reason
+    assert "macro-F1 vs the champion: no champion yet" in reason
 
 
-@pytest.mark.parametrize(
-    ("bow", "majority", "named"),
-    [(0.69, 0.2, "bag of words (0.6900)"), (0.3, 0.69, "the majority class (0.6900)")],
-)
-def test_rejects_a_model_that_does_not_beat_a_baseline_by_the_lift(
-    bow: float, majority: float, named: str
-) -> None:
-    promoted, reason = decide(_metrics(0.70, bow, majority), _settings(Path("/nonexistent")))
+@pytest.mark.parametrize("gate", ["vs_bow_macro_f1", "vs_majority_macro_f1"])
+def test_rejects_a_model_whose_lift_over_a_baseline_is_not_shown(gate: str) -> None:
+    lift = RULES[gate].margin
+    metrics = _metrics(**{gate: (lift + 0.05, lift - 0.001, lift + 0.1)})
+
+    promoted, reason = decide(metrics, _settings(Path("/nonexistent")))
 
     assert not promoted
-    assert named in reason
-    assert str(MIN_LIFT_OVER_BASELINES) in reason
+    assert reason.startswith(RULES[gate].description)
+    assert f"needs lower bound > {lift:+.4f}" in reason
 
 
-def test_rejects_a_model_that_trails_the_champion_beyond_the_tolerance() -> None:
+def test_rejects_a_model_that_may_trail_the_champion_beyond_the_tolerance() -> None:
     settings = _settings(Path("/nonexistent"))
-    champion = 0.70 + CHAMPION_TOLERANCE + 0.001
+    tolerance = RULES["vs_champion_macro_f1"].margin
 
-    promoted, reason = decide(_metrics(0.70, champion_macro_f1=champion), settings)
+    promoted, reason = decide(_metrics(vs_champion_macro_f1=(0, -tolerance - 0.001, 0)), settings)
 
     assert not promoted
-    assert f"champion ({champion:.4f})" in reason
-    assert decide(_metrics(0.70, champion_macro_f1=0.70 + CHAMPION_TOLERANCE / 2), settings)[0]
+    assert reason.startswith("macro-F1 vs the champion")
+    assert decide(_metrics(vs_champion_macro_f1=(0, -tolerance / 2, 0)), settings)[0]
 
 
 def test_daily_sentiment_is_the_mean_score_per_symbol_and_day() -> None:
@@ -117,6 +119,10 @@ def test_train_register_promote_and_score(tmp_path: Path) -> None:
     assert decision["promoted"], decision["reason"]
     # The champion (version 1) scored on the same held-out rows, with the same embeddings.
     assert second["metrics"]["champion_macro_f1"] == pytest.approx(metrics["holdout_macro_f1"])
+    # Same data, same seed: the same head, so the paired difference is exactly zero.
+    assert second["metrics"]["gate_vs_champion_macro_f1_diff"] == 0.0
+    assert second["metrics"]["gate_vs_champion_macro_f1_low"] == 0.0
+    assert decide(second["metrics"], settings)[0]
     assert second["metrics"]["embedded_unique_texts"] == 0
 
     version = registry.RegisteredVersion(MODEL_NAME, 1, first["run_id"])

@@ -30,8 +30,9 @@ def small_settings(**overrides: Any) -> PipelineSettings:
 
 def positions_of(frames: WarehouseFrames) -> pd.DataFrame:
     """One row per position: the opening trade, its closing trade (``close_*``, NaN while the
-    position is open) and the user's archetype."""
-    trades = frames.trades.merge(frames.users[["user_id", "archetype"]], on="user_id")
+    position is open) and ``archetype``, the style the generator traded it in (a mixed or
+    drifting user's positions do not all follow the user's current archetype)."""
+    trades = frames.trades.rename(columns={"style": "archetype"})
     opens = trades[trades["action"] == "open"].set_index("position_id")
     closes = trades[trades["action"] == "close"].set_index("position_id")
     return opens.join(closes.drop(columns="archetype").add_prefix("close_"), how="left")

@@ -1,0 +1,87 @@
+"""What the exporter publishes beside the model repository: per catalog model, whether it is
+deployed (has a champion exported) and, if not, why. The gateway reads it to tell a model that
+was never deployed (503 with the reason) from one it does not know (404).
+
+The file lives at the repository's root (``deployment_status.json``); Triton runs with explicit
+model control and only ever looks at model folders. Writes are atomic (a temporary file
+renamed over the old one) under an exclusive lock, so parallel export tasks never lose each
+other's entries and a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+STATUS_FILE = "deployment_status.json"
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    model_name: str
+    deployed: bool
+    champion_version: int | None
+    reason: str  # why it is not deployed; what was exported otherwise
+    updated_at: str
+
+    @classmethod
+    def now(
+        cls, model_name: str, deployed: bool, champion_version: int | None, reason: str
+    ) -> ModelDeployment:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        return cls(model_name, deployed, champion_version, reason, stamp)
+
+
+def status_path(repository: Path) -> Path:
+    return repository / STATUS_FILE
+
+
+def read_statuses(path: Path) -> dict[str, ModelDeployment]:
+    """Every model's entry; empty if the file does not exist yet. A corrupt file is an error
+    naming it (it is only ever replaced whole, so corruption means someone edited it)."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    try:
+        return {name: ModelDeployment(**entry) for name, entry in raw["models"].items()}
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path} does not hold deployment statuses: {exc}") from exc
+
+
+def record_status(repository: Path, status: ModelDeployment) -> None:
+    """Replaces ``status.model_name``'s entry, keeping every other model's."""
+    repository.mkdir(parents=True, exist_ok=True)
+    path = status_path(repository)
+    with _locked(repository):
+        statuses = read_statuses(path)
+        statuses[status.model_name] = status
+        body = {"models": {name: asdict(entry) for name, entry in sorted(statuses.items())}}
+        handle, temporary = tempfile.mkstemp(dir=repository, prefix=f".{STATUS_FILE}.")
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(body, out, indent=2)
+                out.write("\n")
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def _locked(repository: Path) -> Iterator[None]:
+    with (repository / f".{STATUS_FILE}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

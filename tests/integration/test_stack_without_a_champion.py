@@ -1,0 +1,59 @@
+"""A failed gate is not a failed platform: `trademaster up --once` on a run where the risk
+model cannot pass its gate (the required AUC lift is set out of reach). The DAG succeeds with
+that model's export skipped, the stack serves every model that has a champion, prints why the
+risk model is not deployed, and --once exits 1 because not every model is served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporters.deployment_status import read_statuses, status_path
+from tests.integration.stack import RISK_MODEL, run_cli
+from trademaster.settings import PipelineSettings
+from trademaster.training.catalog import MODELS
+
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
+
+
+def test_a_model_without_champion_is_skipped_and_the_others_are_served(tmp_path: Path) -> None:
+    settings = PipelineSettings(
+        environment="test",
+        data_dir=tmp_path / "var",
+        feature_store_root=tmp_path / "feature_store",
+        model_repository=tmp_path / "model_repository",
+        seed=11,
+        n_users=300,
+        n_trades=10_000,
+        n_generated_symbols=6,
+        history_business_days=260,
+        trade_window_business_days=150,
+        min_auc_lift=0.9,  # no model reaches AUC 1.4: the risk gate must fail
+    )
+    completed = run_cli(
+        settings,
+        "up",
+        "--once",
+        extra_env={"STACK_GATEWAY_PORT": "0", "STACK_GATEWAY_WORKERS": "1"},
+        timeout_s=900,
+    )
+    output = completed.stdout + completed.stderr
+
+    assert "DAG trademaster_training finished: success" in output, output[-6000:]
+    assert "[pipeline] export_risk_assessment_model: skipped" in output, output[-6000:]
+    assert "AUC vs the prevalence baseline" in output
+    assert completed.returncode == 1, output[-3000:]
+    assert "--once: not every model is served (risk-assessment-model" in output
+    risk_line = next(line for line in output.splitlines() if line.startswith(f"  {RISK_MODEL}"))
+    assert "not deployed: no champion in MLflow" in risk_line
+    assert "(sample: HTTP 503 model_not_ready)" in risk_line
+
+    statuses = read_statuses(status_path(settings.model_repository))
+    assert statuses[RISK_MODEL].deployed is False
+    assert "AUC vs the prevalence baseline" in statuses[RISK_MODEL].reason
+    assert set(statuses) == {model.name for model in MODELS}
+    for name, status in statuses.items():
+        if status.deployed:
+            line = next(line for line in output.splitlines() if line.startswith(f"  {name}"))
+            assert "sample ok" in line, line
