@@ -312,10 +312,14 @@ def run_stack(once: bool) -> int:
     with running_stack(PipelineSettings(), StackSettings()) as stack:
         answers = ask_every_model(stack)
         print_summary(stack, answers)
-        failed = [answer.model_name for answer in answers if answer.status_code != 200]
+        failed = [
+            f"{answer.model_name}: HTTP {answer.status_code} {_error_code(answer.text)}".strip()
+            for answer in answers
+            if answer.status_code != 200
+        ]
         if once:
             if failed:
-                say(f"--once: not every model is served ({', '.join(failed)}); exit 1")
+                say(f"--once: not every model answered ({'; '.join(failed)}); exit 1")
                 return 1
             say("--once: every model deployed and answered; stopping everything")
             return 0

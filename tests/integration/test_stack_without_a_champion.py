@@ -44,7 +44,10 @@ def test_a_model_without_champion_is_skipped_and_the_others_are_served(tmp_path:
     assert "[pipeline] export_risk_assessment_model: skipped" in output, output[-6000:]
     assert "AUC vs the prevalence baseline" in output
     assert completed.returncode == 1, output[-3000:]
-    assert "--once: not every model is served (risk-assessment-model" in output
+    assert (
+        "--once: not every model answered (risk-assessment-model: HTTP 503 model_not_ready"
+        in output
+    )
     risk_line = next(line for line in output.splitlines() if line.startswith(f"  {RISK_MODEL}"))
     assert "not deployed: no champion in MLflow" in risk_line
     assert "(sample: HTTP 503 model_not_ready)" in risk_line
