@@ -138,13 +138,7 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
         },
         **gates.record(
             GATE_RULES,
-            {
-                f"vs_{reference}_macro_f1": gates.paired_difference(
-                    MACRO_F1, holdout_y, predicted["holdout"], values, groups=users
-                )
-                for reference, values in predicted.items()
-                if reference != "holdout"
-            },
+            gates.against_references(MACRO_F1, "macro_f1", holdout_y, predicted, groups=users),
         ),
         **fit_info,
         "train_rows": float(len(train_y)),

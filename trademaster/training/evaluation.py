@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+
+def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
+    """``values`` with keys ``<prefix>_<key>`` (e.g. a baseline's or the champion's metrics)."""
+    return {f"{prefix}_{key}": value for key, value in values.items()}
 
 
 def binary_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

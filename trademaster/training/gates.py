@@ -102,6 +102,26 @@ def paired_difference(
     return Interval(estimate, float(low), float(high))
 
 
+def against_references(
+    metric: WeightedMetric,
+    metric_name: str,
+    labels: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    candidate: str = "holdout",
+    groups: np.ndarray | None = None,
+) -> dict[str, Interval]:
+    """The ``candidate`` entry's paired difference with every other entry of ``predictions``
+    (baselines, the champion), named ``vs_<reference>_<metric_name>`` like the gates."""
+    return {
+        f"vs_{reference}_{metric_name}": paired_difference(
+            metric, labels, predictions[candidate], values, groups=groups
+        )
+        for reference, values in predictions.items()
+        if reference != candidate
+    }
+
+
 # --- weighted metrics (weights: resamples x rows) ---------------------------------------
 
 

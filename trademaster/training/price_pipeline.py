@@ -19,6 +19,7 @@ import numpy as np
 from trademaster.features.price_window import FEATURE_NAMES, VOLATILITY_SCALED, WINDOW
 from trademaster.settings import PipelineSettings
 from trademaster.training import gates, registry
+from trademaster.training.evaluation import prefixed
 from trademaster.training.price_backtest import (
     WalkForwardResult,
     evaluate_model,
@@ -42,10 +43,6 @@ REAL_SYMBOLS = ("GOOG", "EURUSD", "BTCUSD")
 OUTPUTS = ("point", "lower", "upper")
 TARGET = "next_log_return"
 COVERAGE_TOLERANCE = 0.03
-
-
-def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
-    return {f"{prefix}_{key}": value for key, value in values.items()}
 
 
 def train_and_register(

@@ -129,28 +129,16 @@ def gate_intervals(
 ) -> dict[str, gates.Interval]:
     """Paired differences of the candidate (``holdout``) with each reference, resampling
     held-out users (a user's positions are not independent)."""
-    candidate = predictions["holdout"]
-
-    def auc_vs(reference: str) -> gates.Interval:
-        return gates.paired_difference(
-            gates.weighted_auc, labels, candidate, predictions[reference], groups=users
-        )
-
-    intervals = {
-        "vs_prevalence_auc": auc_vs("prevalence"),
-        "vs_prevalence_log_loss": gates.paired_difference(
-            gates.weighted_mean,
-            labels,
-            row_log_loss(labels, candidate),
-            row_log_loss(labels, predictions["prevalence"]),
-            higher_is_better=False,
-            groups=users,
-        ),
-        "vs_logistic_auc": auc_vs("logistic"),
-    }
-    if "champion" in predictions:
-        intervals["vs_champion_auc"] = auc_vs("champion")
-    return intervals
+    aucs = gates.against_references(gates.weighted_auc, "auc", labels, predictions, groups=users)
+    log_loss = gates.paired_difference(
+        gates.weighted_mean,
+        labels,
+        row_log_loss(labels, predictions["holdout"]),
+        row_log_loss(labels, predictions["prevalence"]),
+        higher_is_better=False,
+        groups=users,
+    )
+    return {**aucs, "vs_prevalence_log_loss": log_loss}
 
 
 def decide(metrics: Mapping[str, float], settings: PipelineSettings) -> tuple[bool, str]:

@@ -109,7 +109,9 @@ def train_and_register(
             for name, values in predicted.items()
             for k, v in classification_metrics(holdout_y, values).items()
         },
-        **gates.record(GATE_RULES, _intervals(holdout_y, predicted)),
+        **gates.record(
+            GATE_RULES, gates.against_references(MACRO_F1, "macro_f1", holdout_y, predicted)
+        ),
         **_template_intervals(holdout_y, predicted, templates),
         "holdout_score_label_corr": _score_label_correlation(holdout_p, holdout_y),
         **fit_info,
@@ -151,18 +153,6 @@ def train_and_register(
     }
 
 
-def _intervals(
-    labels: np.ndarray, predicted: Mapping[str, np.ndarray], groups: np.ndarray | None = None
-) -> dict[str, gates.Interval]:
-    return {
-        f"vs_{reference}_macro_f1": gates.paired_difference(
-            MACRO_F1, labels, predicted["holdout"], values, groups=groups
-        )
-        for reference, values in predicted.items()
-        if reference != "holdout"
-    }
-
-
 def _template_intervals(
     labels: np.ndarray, predicted: Mapping[str, np.ndarray], templates: np.ndarray
 ) -> dict[str, float]:
@@ -170,7 +160,10 @@ def _template_intervals(
     i.e. how sure we are that the lift carries over to phrasings not seen at all. With about
     20 held-out templates this interval is wide; it is logged and printed, not gated on."""
     out: dict[str, float] = {}
-    for name, interval in _intervals(labels, predicted, templates).items():
+    by_template = gates.against_references(
+        MACRO_F1, "macro_f1", labels, predicted, groups=templates
+    )
+    for name, interval in by_template.items():
         out.update(
             {
                 f"by_template_{name}_diff": interval.estimate,
@@ -184,10 +177,6 @@ def _template_intervals(
 
 def _model_tags() -> dict[str, str]:
     return {"task": TASK, "class_labels": ",".join(CLASS_LABELS)}
-
-
-def _prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
-    return {f"{prefix}_{key}": value for key, value in values.items()}
 
 
 def _score_label_correlation(probabilities: np.ndarray, labels: np.ndarray) -> float:
