@@ -29,7 +29,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check $(CODE)
 
 typecheck: bootstrap
-	$(VENV)/bin/mypy trademaster gateway exporters dags benchmarks
+	$(VENV)/bin/mypy trademaster gateway exporters dags benchmarks tests
 
 test: lint typecheck
 	$(PY) -m pytest --fail-on-skip $(PYTEST_ARGS)

@@ -30,7 +30,7 @@ import numpy as np
 import redis
 
 from benchmarks.report import RESULTS, write_results
-from trademaster.serving.perf_analyzer import run_perf_analyzer
+from trademaster.launchers.perf_analyzer import run_perf_analyzer
 from trademaster.settings import PipelineSettings
 from trademaster.stack import RunningStack, StackSettings, running_stack
 
@@ -120,7 +120,7 @@ def _ms(value: str, unit: str) -> float:
 
 def perf_input(stack: RunningStack, path: Path) -> Path:
     """Real feature rows for perf_analyzer (from the offline store the model trained on)."""
-    from exporters.risk_model import real_feature_rows
+    from exporters.risk import real_feature_rows
     from trademaster.features.store import feature_service_columns, load_definitions
 
     names = feature_service_columns(load_definitions().risk_model_v1)

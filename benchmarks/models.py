@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.report import write_results
-from exporters.risk_model import real_feature_rows
+from exporters.risk import real_feature_rows
+from trademaster import registry
 from trademaster.features.build import PRICE_WINDOWS_FILE, USER_BEHAVIOR_FILE
 from trademaster.features.store import feature_service_columns, load_definitions
-from trademaster.serving.perf_analyzer import run_perf_analyzer
+from trademaster.launchers.perf_analyzer import run_perf_analyzer
 from trademaster.settings import PipelineSettings
 from trademaster.stack import RunningStack, StackSettings, running_stack
-from trademaster.training import registry
 from trademaster.warehouse import schema
 from trademaster.warehouse.build import read_table
 

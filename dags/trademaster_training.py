@@ -3,7 +3,7 @@
 extract -> validate_data -> [models that feed features: train -> validate -> export]
 -> engineer_features -> per model, in parallel: train_<model> -> validate_<model> ->
 export_<model>. The steps live in ``trademaster.pipeline.tasks``; this file only wires them
-(the model list is ``trademaster.training.catalog``, a light import). Settings come from the
+(the model list is ``trademaster.pipeline.plan``, a light import). Settings come from the
 environment (``TRADEMASTER_*``), read when a task runs.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from trademaster.training.catalog import MODELS, ModelDefinition
+from trademaster.pipeline.plan import FEEDS_FEATURES, MODELS, task_suffix
 
 # The retry delay comes from Airflow's [core] default_task_retry_delay (5 minutes by
 # default; the local runner sets a few seconds so a flaky step does not stall dag.test()).
@@ -37,7 +37,7 @@ def _settings() -> Any:
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["trademaster", "training", *(model.name for model in MODELS)],
+    tags=["trademaster", "training", *(str(model) for model in MODELS)],
     doc_md=__doc__,
 )
 def trademaster_training() -> None:
@@ -83,12 +83,12 @@ def trademaster_training() -> None:
             raise AirflowSkipException(f"{model_name} not deployed: {report['skipped']}")
         return report
 
-    def train_validate_export(upstream: Any, model: ModelDefinition) -> Any:
+    def train_validate_export(upstream: Any, model: str) -> Any:
         """train -> validate -> export for one model; returns the validation XComArg."""
-        suffix = model.task_suffix
-        candidate: Any = train.override(task_id=f"train_{suffix}")(upstream, model.name)
-        decision: Any = validate.override(task_id=f"validate_{suffix}")(candidate, model.name)
-        export_and_deploy.override(task_id=f"export_{suffix}")(decision, model.name)
+        suffix = task_suffix(model)
+        candidate: Any = train.override(task_id=f"train_{suffix}")(upstream, model)
+        decision: Any = validate.override(task_id=f"validate_{suffix}")(candidate, model)
+        export_and_deploy.override(task_id=f"export_{suffix}")(decision, model)
         return decision
 
     # Each call returns an XComArg while the DAG is parsed; the task receives the value.
@@ -96,12 +96,12 @@ def trademaster_training() -> None:
     counts: Any = validate_data(warehouse)
     # Models whose outputs are features (sentiment) come first; features wait for their
     # validation, then the other models train in parallel.
-    gates = [train_validate_export(counts, model) for model in MODELS if model.before_features]
+    gates = [train_validate_export(counts, model) for model in MODELS if model in FEEDS_FEATURES]
     features: Any = engineer_features(counts)
     for gate in gates:
         gate >> features
     for model in MODELS:
-        if not model.before_features:
+        if model not in FEEDS_FEATURES:
             train_validate_export(features, model)
 
 

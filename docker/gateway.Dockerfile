@@ -9,10 +9,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-COPY requirements/main.lock /tmp/main.lock
-# The lock pins torch==2.13.0+cpu (CPU build, as on the development machines): PyTorch's index.
-RUN /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
-      -r /tmp/main.lock
+# Only the gateway group of pyproject.toml (no Airflow, MLflow, torch or transformers); the
+# project itself comes below with --no-deps.
+COPY requirements/gateway.lock /tmp/gateway.lock
+RUN /opt/venv/bin/pip install -r /tmp/gateway.lock
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
@@ -32,13 +32,12 @@ WORKDIR /opt/trademaster
 COPY pyproject.toml README.md ./
 COPY trademaster/ trademaster/
 COPY gateway/ gateway/
-COPY exporters/ exporters/
 COPY feature_repo/ feature_repo/
 # Editable, as scripts/bootstrap.sh installs it: trademaster.settings.PROJECT_ROOT is then this
 # source tree, where the gateway reads feature_repo/feature_store.yaml. Byte-compiled now
 # because the root filesystem is read-only at run time.
 RUN pip install --no-deps -e . \
-    && python -m compileall -q trademaster gateway exporters
+    && python -m compileall -q trademaster gateway
 USER 10001:10001
 EXPOSE 8080
 # For `docker run`; Kubernetes ignores it and uses the Deployment's probes (/health, /ready).

@@ -12,10 +12,12 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-COPY requirements/main.lock /tmp/main.lock
+# The pipeline group of pyproject.toml (Airflow, MLflow, Feast, torch, ONNX, transformers);
+# the project itself comes below with --no-deps.
+COPY requirements/pipeline.lock /tmp/pipeline.lock
 # The lock pins torch==2.13.0+cpu (CPU build, as on the development machines): PyTorch's index.
 RUN /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
-      -r /tmp/main.lock
+      -r /tmp/pipeline.lock
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trademaster.contract.parameters import Parameter
+
 DataType = Literal["FP32", "INT64", "INT32", "BYTES"]
 Runtime = Literal["onnx", "torchscript"]
 
@@ -14,7 +16,7 @@ DATA_TYPES: tuple[DataType, ...] = ("FP32", "INT64", "INT32", "BYTES")
 RUNTIMES: tuple[Runtime, ...] = ("onnx", "torchscript")
 ARTIFACT_NAMES: Mapping[Runtime, str] = {"onnx": "model.onnx", "torchscript": "model.pt"}
 # Parameters the exporter writes itself; a spec may not set them.
-RESERVED_PARAMETERS = frozenset({"runtime", "model_filename"})
+RESERVED_PARAMETERS = frozenset({Parameter.RUNTIME, Parameter.MODEL_FILENAME})
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -42,7 +44,8 @@ class TensorSpec:
 class ModelSpec:
     """What Triton needs to know about a model, for both the CPU and the GPU target.
 
-    `parameters` go to the CPU python-backend runner (e.g. `intra_op_threads`).
+    `parameters` are the contract's keys (``trademaster.contract.parameters``): what the
+    gateway reads, and knobs of the CPU python-backend runner (e.g. `intra_op_threads`).
     """
 
     name: str
@@ -53,7 +56,7 @@ class ModelSpec:
     max_queue_delay_us: int = 500
     cpu_instance_count: int = 1
     gpu_instance_count: int = 1
-    parameters: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[Parameter, str] = field(default_factory=dict)
     runtime: Runtime = "onnx"
     # The newest N versions stay loaded, so a canary or shadow can run beside the primary.
     versions_served: int = 2

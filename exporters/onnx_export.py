@@ -10,10 +10,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import torch
+
+from trademaster.training.parity import max_abs_diff
 
 BATCH_AXIS_NAME = "batch"
 
@@ -34,32 +37,23 @@ def export_onnx(
         # The legacy exporter announces its own deprecation on every call.
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=FutureWarning)
+        if dynamo:
+            batch = torch.export.Dim(BATCH_AXIS_NAME, min=1)
+            shapes: dict[str, Any] = {"external_data": False, "dynamic_shapes": ({0: batch},)}
+        else:
+            axes = {name: {0: BATCH_AXIS_NAME} for name in (input_name, *output_names)}
+            shapes = {"dynamic_axes": axes}
         with torch.no_grad():
-            if dynamo:
-                batch = torch.export.Dim(BATCH_AXIS_NAME, min=1)
-                torch.onnx.export(
-                    module,
-                    (example,),
-                    str(path),
-                    input_names=[input_name],
-                    output_names=list(output_names),
-                    opset_version=opset,
-                    dynamo=True,
-                    external_data=False,
-                    dynamic_shapes=({0: batch},),
-                )
-            else:
-                axes = {name: {0: BATCH_AXIS_NAME} for name in (input_name, *output_names)}
-                torch.onnx.export(
-                    module,
-                    (example,),
-                    str(path),
-                    input_names=[input_name],
-                    output_names=list(output_names),
-                    opset_version=opset,
-                    dynamo=False,
-                    dynamic_axes=axes,
-                )
+            torch.onnx.export(
+                module,
+                (example,),
+                str(path),
+                input_names=[input_name],
+                output_names=list(output_names),
+                opset_version=opset,
+                dynamo=dynamo,
+                **shapes,
+            )
     return path
 
 
@@ -85,14 +79,10 @@ def _torch_outputs(module: torch.nn.Module, rows: np.ndarray) -> list[np.ndarray
 def _max_abs_diff(expected: Sequence[np.ndarray], actual: Sequence[np.ndarray]) -> float:
     if len(expected) != len(actual):
         raise ValueError(f"{len(expected)} reference outputs but {len(actual)} exported outputs")
-    worst = 0.0
-    for want, got in zip(expected, actual, strict=True):
-        if want.shape != got.shape:
-            raise ValueError(f"shape mismatch: torch {want.shape}, exported {got.shape}")
-        if want.size:
-            diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
-            worst = max(worst, float(diff.max()))
-    return worst
+    return max(
+        (max_abs_diff(want, got) for want, got in zip(expected, actual, strict=True)),
+        default=0.0,
+    )
 
 
 def parity_check(module: torch.nn.Module, onnx_path: Path, rows: np.ndarray) -> float:

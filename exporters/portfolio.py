@@ -26,18 +26,18 @@ from exporters.triton_config import (
     triton_data_type,
     write_text_atomic,
 )
+from trademaster import registry
+from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.portfolio import validation
 from trademaster.portfolio.optimizer import DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE
 from trademaster.portfolio.problems import validation_problems
 from trademaster.portfolio.registration import download_solver
 from trademaster.portfolio.solver_source import SOLVER_FILENAME
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
 
 log = logging.getLogger(__name__)
 
 MODEL_TEMPLATE = Path(__file__).resolve().parent / "backends" / "portfolio_model.py"
-TASK = "portfolio_optimization"
 EXPORT_CHECK_CASES = 24
 # Seed offset so the export check uses problems the training suite did not.
 EXPORT_CHECK_SEED_OFFSET = 1_000
@@ -93,11 +93,11 @@ class PortfolioServingSpec:
     @property
     def parameters(self) -> dict[str, str]:
         return {
-            "task": TASK,
-            "default_risk_aversion": repr(self.default_risk_aversion),
-            "default_max_weight": repr(self.default_max_weight),
-            "tolerance": repr(self.tolerance),
-            "max_iterations": str(self.max_iterations),
+            Parameter.TASK: TaskKind.PORTFOLIO_OPTIMIZATION.value,
+            Parameter.DEFAULT_RISK_AVERSION: repr(self.default_risk_aversion),
+            Parameter.DEFAULT_MAX_WEIGHT: repr(self.default_max_weight),
+            Parameter.TOLERANCE: repr(self.tolerance),
+            Parameter.MAX_ITERATIONS: str(self.max_iterations),
         }
 
 

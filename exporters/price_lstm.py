@@ -23,30 +23,26 @@ import torch
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, parity_check, torchscript_parity_check
 from exporters.triton_config import RUNNER_TEMPLATE, publish_version_folder, write_model_configs
+from trademaster import registry
+from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.features.price_window import WINDOW_COLUMN, window_rows
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
+from trademaster.training.parity import require_parity
 from trademaster.warehouse import schema
 from trademaster.warehouse.build import read_table
 
 log = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
 PARITY_WINDOWS = 2_000
 INPUT_NAME = "window"
 OUTPUT_NAME = "forecast"
-TASK = "regression_interval"
 ONNX_FILE = "model.onnx"
-
-
-class ExportParityError(RuntimeError):
-    """An exported graph disagrees with the registered torch model."""
 
 
 def price_model_spec(name: str, tags: dict[str, str]) -> ModelSpec:
     """The served model, from the registered version's tags."""
-    window, n_features = int(tags["window"]), int(tags["features"])
-    outputs = tags["outputs"].split(",")
+    window, n_features = int(tags[Parameter.WINDOW]), int(tags[Parameter.FEATURES])
+    outputs = tags[Parameter.OUTPUTS].split(",")
     return ModelSpec(
         name=name,
         inputs=(TensorSpec(INPUT_NAME, "FP32", (window, n_features)),),
@@ -57,15 +53,15 @@ def price_model_spec(name: str, tags: dict[str, str]) -> ModelSpec:
         max_queue_delay_us=0,
         runtime="torchscript",
         parameters={
-            "task": TASK,
-            "feature_service": tags["feature_service"],
-            "window_feature": WINDOW_COLUMN,
-            "window": str(window),
-            "features": str(n_features),
-            "feature_names": tags["feature_names"],
-            "interval": tags["interval"],
-            "outputs": ",".join(outputs),
-            "target": tags["target"],
+            Parameter.TASK: TaskKind.REGRESSION_INTERVAL.value,
+            Parameter.FEATURE_SERVICE: tags[Parameter.FEATURE_SERVICE],
+            Parameter.WINDOW_FEATURE: WINDOW_COLUMN,
+            Parameter.WINDOW: str(window),
+            Parameter.FEATURES: str(n_features),
+            Parameter.FEATURE_NAMES: tags[Parameter.FEATURE_NAMES],
+            Parameter.INTERVAL: tags[Parameter.INTERVAL],
+            Parameter.OUTPUTS: ",".join(outputs),
+            Parameter.TARGET: tags[Parameter.TARGET],
         },
     )
 
@@ -115,11 +111,7 @@ def check_parity(
             parity_check(model, onnx, windows), parity_check(model, onnx, windows[:1])
         ),
     }
-    for name, diff in diffs.items():
-        if not diff < PARITY_TOLERANCE:
-            raise ExportParityError(
-                f"{name} = {diff:.3g} on {len(windows)} real windows (tolerance {PARITY_TOLERANCE})"
-            )
+    require_parity(diffs, f"on {len(windows)} real windows")
     return diffs
 
 

@@ -7,15 +7,17 @@ a Triton response is the registry's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exporters.deployment_status import ModelDeployment, record_status
+from trademaster import registry
+from trademaster.contract.deployment_status import ModelDeployment, record_status
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import ModelDefinition
 
 log = logging.getLogger(__name__)
+
+ExportVersion = Callable[[PipelineSettings, registry.RegisteredVersion], dict[str, Any]]
 
 ARTIFACTS = ("model.onnx", "model.pt", "model.py")
 
@@ -41,40 +43,41 @@ def exported_versions(repository: Path, name: str) -> list[int]:
 
 
 def export_champion(
-    settings: PipelineSettings, definition: ModelDefinition, rejected_because: str = ""
+    settings: PipelineSettings,
+    name: str,
+    export_version: ExportVersion,
+    rejected_because: str = "",
 ) -> dict[str, Any]:
-    """Exports the ``champion`` version unless the repository already has it, and records the
-    model's deployment status. Without a champion nothing is exported: the report says
-    ``skipped`` with the reason (``rejected_because``: the last validation's), and the status
-    file says the model is not deployed, unless an earlier export is still being served."""
+    """Exports the ``champion`` version with ``export_version`` (the model's exporter) unless
+    the repository already has it, and records the model's deployment status.
+
+    Without a champion nothing is exported: the report says ``skipped`` with the reason
+    (``rejected_because``: the last validation's), and the status file says the model is not
+    deployed, unless an earlier export is still being served."""
     repository = settings.model_repository
-    champion = registry.version_for_alias(settings, definition.name, registry.CHAMPION)
+    champion = registry.version_for_alias(settings, name, registry.CHAMPION)
     if champion is None:
         reason = "no champion in MLflow: validation rejected every candidate so far" + (
             f" (last: {rejected_because})" if rejected_because else ""
         )
-        log.warning("%s: not exported: %s", definition.name, reason)
-        if not exported_versions(repository, definition.name):
-            record_status(repository, ModelDeployment.now(definition.name, False, None, reason))
-        return {"model_name": definition.name, "exported": False, "skipped": reason}
-    if is_exported(repository, definition.name, champion.version):
-        log.info(
-            "%s version %d is already in the model repository", definition.name, champion.version
-        )
+        log.warning("%s: not exported: %s", name, reason)
+        if not exported_versions(repository, name):
+            record_status(repository, ModelDeployment.now(name, False, None, reason))
+        return {"model_name": name, "exported": False, "skipped": reason}
+    if is_exported(repository, name, champion.version):
+        log.info("%s version %d is already in the model repository", name, champion.version)
         report: dict[str, Any] = {
-            "model_name": definition.name,
+            "model_name": name,
             "version": champion.version,
             "exported": False,
         }
     else:
         report = {
-            **definition.exporter_module().export_version(settings, champion),
+            **export_version(settings, champion),
             "exported": True,
         }
     record_status(
         repository,
-        ModelDeployment.now(
-            definition.name, True, champion.version, f"champion v{champion.version} exported"
-        ),
+        ModelDeployment.now(name, True, champion.version, f"champion v{champion.version} exported"),
     )
     return report

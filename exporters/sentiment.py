@@ -25,64 +25,48 @@ import torch
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, parity_check
 from exporters.triton_config import (
-    GPU_CONFIG_NAME,
-    dynamic_batching_lines,
-    header_lines,
-    instance_group_lines,
     join_sections,
     parameter_lines,
     publish_version_folder,
     quote,
     render_cpu_config,
     render_gpu_config,
+    render_python_config,
     tensor_lines,
+    write_configs,
     write_model_version,
-    write_text_atomic,
 )
-from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.sentiment_encoder import (
+from trademaster import registry
+from trademaster.contract.models import ModelName
+from trademaster.contract.parameters import Parameter, TaskKind
+from trademaster.sentiment import encoder as sentence_encoder
+from trademaster.sentiment.encoder import (
     ATTENTION_MASK,
     EMBEDDING,
     EMBEDDING_DIM,
     INPUT_IDS,
-    MAX_TOKENS,
-    TOKENIZER_FILE,
     SentenceEncoder,
-    encoder_identity,
-    export_encoder_onnx,
-    load_encoder,
-    load_tokenizer,
-    max_abs_diff,
-    model_dir,
-    onnx_runner,
-    tokenize,
-    torch_runner,
 )
-from trademaster.training.sentiment_model import CLASS_LABELS, ScoredHead
-from trademaster.training.sentiment_pipeline import TASK, parity_headlines
+from trademaster.sentiment.model import CLASS_LABELS, ScoredHead
+from trademaster.sentiment.pipeline import parity_headlines
+from trademaster.settings import PipelineSettings
+from trademaster.training.parity import ExportParityError, max_abs_diff, require_parity
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE = "sentiment-analyzer"
+ENSEMBLE = ModelName.SENTIMENT.value
 TOKENIZER = "sentiment-tokenizer"
 ENCODER = "sentiment-encoder"
 HEAD = "sentiment-head"
 TEXT, PROBABILITIES, SCORE = "text", "probabilities", "score"
 TOKENIZER_BACKEND = Path(__file__).resolve().parent / "backends" / "tokenizer_model.py"
-PARITY_TOLERANCE = 1e-4
 # Parity batches of this many headlines: each is padded to its own longest, as in serving.
 PARITY_BATCH = 32
-# A composing model is not called by clients; the gateway can skip these.
-STEP_TASK = "ensemble_step"
-_STEP_PARAMETERS = {"task": STEP_TASK, "ensemble": ENSEMBLE}
+# A composing model is not called by clients; the gateway skips these.
+_STEP_PARAMETERS = {Parameter.TASK: TaskKind.ENSEMBLE_STEP.value, Parameter.ENSEMBLE: ENSEMBLE}
 # One version of each, always: an ensemble config pins its steps' versions, so an older
 # ensemble version kept loaded (canary, shadow) would silently run the newest steps.
 VERSIONS_SERVED = 1
-
-
-class ExportParityError(RuntimeError):
-    """An exported graph disagrees with the registered torch model."""
 
 
 def tokenizer_spec() -> ModelSpec:
@@ -99,14 +83,14 @@ def tokenizer_spec() -> ModelSpec:
         max_queue_delay_us=500,
         parameters={
             **_STEP_PARAMETERS,
-            "tokenizer_filename": TOKENIZER_FILE,
-            "max_tokens": str(MAX_TOKENS),
+            Parameter.TOKENIZER_FILENAME: sentence_encoder.TOKENIZER_FILE,
+            Parameter.MAX_TOKENS: str(sentence_encoder.MAX_TOKENS),
         },
     )
 
 
 def encoder_spec() -> ModelSpec:
-    identity = encoder_identity()
+    identity = sentence_encoder.encoder_identity()
     return ModelSpec(
         name=ENCODER,
         versions_served=VERSIONS_SERVED,
@@ -121,9 +105,9 @@ def encoder_spec() -> ModelSpec:
         parameters={
             **_STEP_PARAMETERS,
             # The one heavy step: two ONNX Runtime threads on the CPU target.
-            "intra_op_threads": "2",
-            "encoder": identity["encoder"],
-            "encoder_package": identity["encoder_package"],
+            Parameter.INTRA_OP_THREADS: "2",
+            Parameter.ENCODER: identity["encoder"],
+            Parameter.ENCODER_PACKAGE: identity["encoder_package"],
         },
     )
 
@@ -140,12 +124,12 @@ def head_spec() -> ModelSpec:
         max_batch_size=1024,
         preferred_batch_sizes=(8, 32, 128),
         max_queue_delay_us=200,
-        parameters={**_STEP_PARAMETERS, "class_labels": ",".join(CLASS_LABELS)},
+        parameters={**_STEP_PARAMETERS, Parameter.CLASS_LABELS: ",".join(CLASS_LABELS)},
     )
 
 
 def ensemble_spec() -> ModelSpec:
-    identity = encoder_identity()
+    identity = sentence_encoder.encoder_identity()
     return ModelSpec(
         name=ENSEMBLE,
         versions_served=VERSIONS_SERVED,
@@ -158,40 +142,19 @@ def ensemble_spec() -> ModelSpec:
         max_batch_size=128,
         preferred_batch_sizes=(),
         parameters={
-            "task": TASK,
-            "class_labels": ",".join(CLASS_LABELS),
-            "score": "P(positive) - P(negative)",
-            "encoder": identity["encoder"],
-            "max_tokens": str(MAX_TOKENS),
+            Parameter.TASK: TaskKind.TEXT_SENTIMENT.value,
+            Parameter.CLASS_LABELS: ",".join(CLASS_LABELS),
+            Parameter.SCORE: "P(positive) - P(negative)",
+            Parameter.ENCODER: identity["encoder"],
+            Parameter.MAX_TOKENS: str(sentence_encoder.MAX_TOKENS),
         },
     )
 
 
 def render_tokenizer_config(spec: ModelSpec) -> str:
     """Both targets: tokenizing is CPU work, on a GPU node too (whose python backend then
-    needs `tokenizers` installed)."""
-    return join_sections(
-        header_lines(spec, "python", None),
-        tensor_lines("input", spec.inputs),
-        tensor_lines("output", spec.outputs),
-        instance_group_lines(spec.cpu_instance_count, "KIND_CPU"),
-        dynamic_batching_lines(spec),
-        parameter_lines(dict(spec.parameters)),
-    )
-
-
-def render_encoder_gpu_config(spec: ModelSpec) -> str:
-    """Native onnxruntime on the GPU (CUDA execution provider, FP32). No TensorRT
-    accelerator: every new range of sequence lengths would rebuild its engine."""
-    parameters = {k: v for k, v in spec.parameters.items() if k != "intra_op_threads"}
-    return join_sections(
-        header_lines(spec, "onnxruntime", spec.artifact_name),
-        tensor_lines("input", spec.inputs),
-        tensor_lines("output", spec.outputs),
-        instance_group_lines(spec.gpu_instance_count, "KIND_GPU"),
-        dynamic_batching_lines(spec),
-        parameter_lines(parameters),
-    )
+    needs `tokenizers` installed). Its own ``model.py``, so none of the runner's knobs."""
+    return render_python_config(spec, spec.parameters)
 
 
 def _step(model: str, version: int, inputs: Mapping[str, str], outputs: Sequence[str]) -> str:
@@ -225,25 +188,13 @@ def render_ensemble_config(spec: ModelSpec, version: int) -> str:
     )
 
 
-def write_configs(repo: Path, name: str, cpu: str, gpu: str) -> tuple[Path, Path]:
-    """`repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU)."""
-    cpu_path = repo / name / "config.pbtxt"
-    gpu_path = repo / name / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
-    write_text_atomic(cpu_path, cpu)
-    write_text_atomic(gpu_path, gpu)
-    return cpu_path, gpu_path
-
-
-def publish_version(repo: Path, name: str, version: int, files: Mapping[str, Path]) -> Path:
-    """`repo/<name>/<version>/` holding `files`, replacing an existing folder in one rename."""
-    return publish_version_folder(repo, name, version, files, overwrite=True)
-
-
 def _encoder_parity(encoder: SentenceEncoder, onnx_path: Path, texts: Sequence[str]) -> float:
-    tokenizer, reference, exported = load_tokenizer(), torch_runner(encoder), onnx_runner(onnx_path)
+    tokenizer = sentence_encoder.load_tokenizer()
+    reference = sentence_encoder.torch_runner(encoder)
+    exported = sentence_encoder.onnx_runner(onnx_path)
     worst = 0.0
     for start in range(0, len(texts), PARITY_BATCH):
-        ids, mask = tokenize(tokenizer, texts[start : start + PARITY_BATCH])
+        ids, mask = sentence_encoder.tokenize(tokenizer, texts[start : start + PARITY_BATCH])
         worst = max(worst, max_abs_diff(reference(ids, mask), exported(ids, mask)))
     return worst
 
@@ -260,15 +211,13 @@ def _pipeline_parity(
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(head_onnx), providers=["CPUExecutionProvider"])
-    tokenizer, reference, exported = (
-        load_tokenizer(),
-        torch_runner(encoder),
-        onnx_runner(encoder_onnx),
-    )
+    tokenizer = sentence_encoder.load_tokenizer()
+    reference = sentence_encoder.torch_runner(encoder)
+    exported = sentence_encoder.onnx_runner(encoder_onnx)
     scored = ScoredHead(head).eval()
     worst = 0.0
     for start in range(0, len(texts), PARITY_BATCH):
-        ids, mask = tokenize(tokenizer, texts[start : start + PARITY_BATCH])
+        ids, mask = sentence_encoder.tokenize(tokenizer, texts[start : start + PARITY_BATCH])
         with torch.inference_mode():
             want = [t.numpy() for t in scored(torch.from_numpy(reference(ids, mask)))]
         got = session.run([PROBABILITIES, SCORE], {EMBEDDING: exported(ids, mask)})
@@ -278,21 +227,13 @@ def _pipeline_parity(
     return worst
 
 
-def _check(name: str, diff: float, version: registry.RegisteredVersion) -> None:
-    if not diff < PARITY_TOLERANCE:
-        raise ExportParityError(
-            f"{version.name} v{version.version}: {name} differs from torch by {diff:.3g} "
-            f"(tolerance {PARITY_TOLERANCE})"
-        )
-
-
 def export_version(
     settings: PipelineSettings, version: registry.RegisteredVersion
 ) -> dict[str, Any]:
     """Exports encoder and head to ONNX, checks parity on the real held-out headlines stored
     with the run, and writes the four models (configs for both targets, version folders)."""
     tags = registry.version_tags(settings, version)
-    identity = encoder_identity()
+    identity = sentence_encoder.encoder_identity()
     if tags.get("encoder_sha256") != identity["encoder_sha256"]:
         raise ExportParityError(
             f"{version.name} v{version.version} was trained on encoder "
@@ -301,11 +242,13 @@ def export_version(
         )
     texts = parity_headlines(settings, version)
     head = registry.load_torch_model(settings, version)
-    encoder = load_encoder()
+    encoder = sentence_encoder.load_encoder()
     repo = settings.model_repository
     with tempfile.TemporaryDirectory() as tmp:
-        encoder_onnx = export_encoder_onnx(encoder, Path(tmp) / "encoder.onnx")
-        embeddings = torch_runner(encoder)(*tokenize(load_tokenizer(), texts))
+        encoder_onnx = sentence_encoder.export_encoder_onnx(encoder, Path(tmp) / "encoder.onnx")
+        embeddings = sentence_encoder.torch_runner(encoder)(
+            *sentence_encoder.tokenize(sentence_encoder.load_tokenizer(), texts)
+        )
         head_onnx = export_onnx(
             ScoredHead(head),
             torch.from_numpy(embeddings[:4]),
@@ -320,24 +263,29 @@ def export_version(
                 encoder, head, encoder_onnx, head_onnx, texts
             ),
         }
-        for name, diff in diffs.items():
-            _check(name, diff, version)
+        require_parity(diffs, f"{version.name} v{version.version}")
         log.info("parity on %d real headlines: %s", len(texts), diffs)
 
         tokenizer, encoder_model, head_model = tokenizer_spec(), encoder_spec(), head_spec()
         tokenizer_config = render_tokenizer_config(tokenizer)
         write_configs(repo, TOKENIZER, tokenizer_config, tokenizer_config)
-        publish_version(
+        tokenizer_file = sentence_encoder.TOKENIZER_FILE
+        publish_version_folder(
             repo,
             TOKENIZER,
             version.version,
-            {"model.py": TOKENIZER_BACKEND, TOKENIZER_FILE: model_dir() / TOKENIZER_FILE},
+            {
+                "model.py": TOKENIZER_BACKEND,
+                tokenizer_file: sentence_encoder.model_dir() / tokenizer_file,
+            },
+            overwrite=True,
         )
         write_configs(
             repo,
             ENCODER,
             render_cpu_config(encoder_model),
-            render_encoder_gpu_config(encoder_model),
+            # No TensorRT: every new range of sequence lengths would rebuild its engine.
+            render_gpu_config(encoder_model, precision_mode=None),
         )
         write_model_version(repo, encoder_model, version.version, encoder_onnx, overwrite=True)
         # FP32 like the encoder's GPU config, so both targets give the same numbers.

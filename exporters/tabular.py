@@ -14,28 +14,25 @@ import torch
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, parity_check
 from exporters.triton_config import write_model_configs, write_model_version
+from trademaster import registry
+from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
+from trademaster.training.parity import require_parity
 
 log = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
 PARITY_ROWS = 2_000
 INPUT_NAME = "features"
 
 
-class ExportParityError(RuntimeError):
-    """The exported graph disagrees with the registered torch model."""
-
-
 def tabular_spec(
     name: str,
-    task: str,
+    task: TaskKind,
     feature_service: str,
     feature_names: list[str],
     output: TensorSpec,
     rows: np.ndarray,
-    extra_parameters: Mapping[str, str] | None = None,
+    extra_parameters: Mapping[Parameter, str] | None = None,
 ) -> ModelSpec:
     """One feature vector in, ``output`` out; parameters tell the gateway how to use it.
 
@@ -53,12 +50,12 @@ def tabular_spec(
         preferred_batch_sizes=(),
         max_queue_delay_us=0,
         parameters={
-            "task": task,
-            "feature_service": feature_service,
-            "feature_names": ",".join(feature_names),
-            "feature_reference": _numbers(np.median(rows, axis=0)),
-            "feature_min": _numbers(rows.min(axis=0)),
-            "feature_max": _numbers(rows.max(axis=0)),
+            Parameter.TASK: task.value,
+            Parameter.FEATURE_SERVICE: feature_service,
+            Parameter.FEATURE_NAMES: ",".join(feature_names),
+            Parameter.FEATURE_REFERENCE: _numbers(np.median(rows, axis=0)),
+            Parameter.FEATURE_MIN: _numbers(rows.min(axis=0)),
+            Parameter.FEATURE_MAX: _numbers(rows.max(axis=0)),
             **(extra_parameters or {}),
         },
     )
@@ -83,11 +80,9 @@ def export_tabular_version(
         )
         max_abs_diff = parity_check(model, onnx_path, rows)
         log.info("ONNX parity on %d real rows: max abs diff %.3g", len(rows), max_abs_diff)
-        if not max_abs_diff < PARITY_TOLERANCE:
-            raise ExportParityError(
-                f"{version.name} v{version.version}: ONNX differs from torch by {max_abs_diff:.3g} "
-                f"(tolerance {PARITY_TOLERANCE})"
-            )
+        require_parity(
+            {"onnx_parity_max_abs_diff": max_abs_diff}, f"{version.name} v{version.version}"
+        )
         write_model_configs(settings.model_repository, spec)
         target = write_model_version(
             settings.model_repository, spec, version.version, onnx_path, overwrite=True

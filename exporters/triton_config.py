@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from exporters.model_spec import ModelSpec, TensorSpec
+from trademaster.contract.parameters import Parameter
 
 GPU_CONFIG_NAME = "gpu"
 RUNNER_TEMPLATE = Path(__file__).resolve().parent / "backends" / "runtime_model.py"
-DEFAULT_RUNNER_PARAMETERS: Mapping[str, str] = {"intra_op_threads": "1"}
+DEFAULT_RUNNER_PARAMETERS: Mapping[Parameter, str] = {Parameter.INTRA_OP_THREADS: "1"}
 TRT_WORKSPACE_BYTES = 1 << 30
 
 _TRITON_TYPES = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "INT32": "TYPE_INT32"}
@@ -68,7 +69,7 @@ def dynamic_batching_lines(spec: ModelSpec) -> list[str]:
     return lines
 
 
-def parameter_lines(parameters: Mapping[str, str]) -> list[str]:
+def parameter_lines(parameters: Mapping[Parameter, str]) -> list[str]:
     lines: list[str] = []
     for key in sorted(parameters):
         lines += [
@@ -97,12 +98,20 @@ def join_sections(*sections: list[str]) -> str:
 
 def render_cpu_config(spec: ModelSpec) -> str:
     """`config.pbtxt` for the python-backend runner on CPU."""
-    parameters = {
-        **DEFAULT_RUNNER_PARAMETERS,
-        **spec.parameters,
-        "runtime": spec.runtime,
-        "model_filename": spec.artifact_name,
-    }
+    return render_python_config(
+        spec,
+        {
+            **DEFAULT_RUNNER_PARAMETERS,
+            **spec.parameters,
+            Parameter.RUNTIME: spec.runtime,
+            Parameter.MODEL_FILENAME: spec.artifact_name,
+        },
+    )
+
+
+def render_python_config(spec: ModelSpec, parameters: Mapping[Parameter, str]) -> str:
+    """A python-backend model on CPU with exactly ``parameters`` (e.g. the tokenizer, which
+    brings its own ``model.py`` instead of the runner)."""
     return join_sections(
         header_lines(spec, "python", None),
         tensor_lines("input", spec.inputs),
@@ -113,40 +122,47 @@ def render_cpu_config(spec: ModelSpec) -> str:
     )
 
 
-def _model_parameters(spec: ModelSpec) -> dict[str, str]:
+def _model_parameters(spec: ModelSpec) -> dict[Parameter, str]:
     """``spec.parameters`` without the CPU runner's own knobs."""
     return {k: v for k, v in spec.parameters.items() if k not in DEFAULT_RUNNER_PARAMETERS}
 
 
+def _tensorrt_lines(precision_mode: str, trt_workspace_bytes: int) -> list[str]:
+    return [
+        "optimization {",
+        "  execution_accelerators {",
+        "    gpu_execution_accelerator: [",
+        "      {",
+        '        name: "tensorrt"',
+        f'        parameters {{ key: "precision_mode" value: {quote(precision_mode)} }}',
+        "        parameters {",
+        '          key: "max_workspace_size_bytes"',
+        f'          value: "{trt_workspace_bytes}"',
+        "        }",
+        "      }",
+        "    ]",
+        "  }",
+        "}",
+    ]
+
+
 def render_gpu_config(
     spec: ModelSpec,
-    precision_mode: str = "FP16",
+    precision_mode: str | None = "FP16",
     trt_workspace_bytes: int = TRT_WORKSPACE_BYTES,
 ) -> str:
-    """`configs/gpu.pbtxt` for the native onnxruntime (TensorRT) or pytorch backend on GPU."""
+    """`configs/gpu.pbtxt` for the native onnxruntime or pytorch backend on GPU. ONNX models
+    get the TensorRT accelerator at ``precision_mode``; None: plain CUDA execution provider
+    (FP32; e.g. for variable sequence lengths, where TensorRT would rebuild engines)."""
+    extra: list[str] = []
     if spec.runtime == "onnx":
         header = header_lines(spec, "onnxruntime", spec.artifact_name)
-        extra = [
-            "optimization {",
-            "  execution_accelerators {",
-            "    gpu_execution_accelerator: [",
-            "      {",
-            '        name: "tensorrt"',
-            f'        parameters {{ key: "precision_mode" value: {quote(precision_mode)} }}',
-            "        parameters {",
-            '          key: "max_workspace_size_bytes"',
-            f'          value: "{trt_workspace_bytes}"',
-            "        }",
-            "      }",
-            "    ]",
-            "  }",
-            "}",
-        ]
         parameters = _model_parameters(spec)
+        if precision_mode is not None:
+            extra = _tensorrt_lines(precision_mode, trt_workspace_bytes)
     else:
         header = header_lines(spec, "pytorch", spec.artifact_name)
-        extra = []
-        parameters = {**_model_parameters(spec), "INFERENCE_MODE": "true"}
+        parameters = {**_model_parameters(spec), Parameter.INFERENCE_MODE: "true"}
     # The model's own parameters (feature service, feature names, task) are read by the
     # gateway from whichever config Triton serves, so both targets carry them.
     return join_sections(
@@ -174,11 +190,15 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_model_configs(repo: Path, spec: ModelSpec) -> tuple[Path, Path]:
     """Write `repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU)."""
-    model_dir = repo / spec.name
-    cpu_path = model_dir / "config.pbtxt"
-    gpu_path = model_dir / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
-    write_text_atomic(cpu_path, render_cpu_config(spec))
-    write_text_atomic(gpu_path, render_gpu_config(spec))
+    return write_configs(repo, spec.name, render_cpu_config(spec), render_gpu_config(spec))
+
+
+def write_configs(repo: Path, name: str, cpu: str, gpu: str) -> tuple[Path, Path]:
+    """`repo/<name>/config.pbtxt` (CPU) and `repo/<name>/configs/gpu.pbtxt` (GPU), as given."""
+    cpu_path = repo / name / "config.pbtxt"
+    gpu_path = repo / name / "configs" / f"{GPU_CONFIG_NAME}.pbtxt"
+    write_text_atomic(cpu_path, cpu)
+    write_text_atomic(gpu_path, gpu)
     return cpu_path, gpu_path
 
 

@@ -10,6 +10,24 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Array, Float32
 
+from trademaster.contract.models import ModelName
+from trademaster.features.build import MARKET_FEATURES_FILE, PRICE_WINDOWS_FILE, USER_BEHAVIOR_FILE
+from trademaster.features.market_features import (
+    MARKET_FEATURES,
+    SENTIMENT_DESCRIPTION,
+    SENTIMENT_SCORE,
+)
+from trademaster.features.price_window import FEATURE_NAMES as BAR_FEATURES
+from trademaster.features.price_window import WINDOW, WINDOW_COLUMN
+from trademaster.features.user_features import USER_FEATURES
+
+# The names and descriptions of the features are those of the code that computes them.
+
+
+def _float_fields(described: dict[str, str]) -> list[Field]:
+    return [Field(name=name, dtype=Float32, description=text) for name, text in described.items()]
+
+
 user = Entity(
     name="user",
     join_keys=["user_id"],
@@ -25,20 +43,20 @@ symbol = Entity(
 
 user_behavior_source = FileSource(
     name="user_behavior_source",
-    path="data/user_behavior.parquet",
+    path=f"data/{USER_BEHAVIOR_FILE}",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
 )
 market_features_source = FileSource(
     name="market_features_source",
-    path="data/market_features.parquet",
+    path=f"data/{MARKET_FEATURES_FILE}",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
 )
 
 price_window_source = FileSource(
     name="price_window_source",
-    path="data/price_windows.parquet",
+    path=f"data/{PRICE_WINDOWS_FILE}",
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
 )
@@ -47,18 +65,7 @@ user_behavior_fv = FeatureView(
     name="user_behavior_fv",
     entities=[user],
     ttl=timedelta(days=7),
-    schema=[
-        Field(name="avg_trade_size", dtype=Float32, description="Mean notional, USD, 90 days"),
-        Field(name="trade_frequency", dtype=Float32, description="Positions opened per day"),
-        Field(name="avg_holding_days", dtype=Float32, description="Mean days held, closed"),
-        Field(name="avg_leverage", dtype=Float32),
-        Field(name="risk_score", dtype=Float32, description="Levered exposure x concentration"),
-        Field(name="portfolio_diversity", dtype=Float32, description="1 - HHI of notional"),
-        Field(name="win_rate", dtype=Float32, description="Share of closed positions in profit"),
-        Field(name="short_ratio", dtype=Float32),
-        Field(name="entry_momentum", dtype=Float32, description="Mean 20-day return at entry"),
-        Field(name="trades_in_window", dtype=Float32),
-    ],
+    schema=_float_fields(USER_FEATURES),
     source=user_behavior_source,
     online=True,
     tags={"team": "ml-platform"},
@@ -69,60 +76,34 @@ market_features_fv = FeatureView(
     entities=[symbol],
     ttl=timedelta(days=5),
     schema=[
-        Field(name="price_volatility", dtype=Float32, description="20-day annualised vol"),
-        Field(name="volume_ma_20", dtype=Float32),
-        Field(name="rsi_14", dtype=Float32),
-        Field(name="return_5d", dtype=Float32),
-        Field(name="return_20d", dtype=Float32),
-        Field(name="close_to_ma50", dtype=Float32),
-        Field(name="atr_pct_14", dtype=Float32, description="14-day ATR / close"),
-        Field(
-            name="sentiment_score",
-            dtype=Float32,
-            description="Mean sentiment-analyzer score of the session's (generated) headlines",
-        ),
+        *_float_fields(MARKET_FEATURES),
+        Field(name=SENTIMENT_SCORE, dtype=Float32, description=SENTIMENT_DESCRIPTION),
     ],
     source=market_features_source,
     online=True,
     tags={"team": "ml-platform"},
 )
 
+# Frozen with the first risk model: the user features but the two added later (momentum at
+# entry, activity count), and the market features computed from bars (not sentiment).
+RISK_V1_USER_FEATURES = [
+    name for name in USER_FEATURES if name not in ("entry_momentum", "trades_in_window")
+]
 risk_model_v1 = FeatureService(
     name="risk_model_v1",
     features=[
-        user_behavior_fv[
-            [
-                "avg_trade_size",
-                "trade_frequency",
-                "avg_holding_days",
-                "avg_leverage",
-                "risk_score",
-                "portfolio_diversity",
-                "win_rate",
-                "short_ratio",
-            ]
-        ],
-        market_features_fv[
-            [
-                "price_volatility",
-                "volume_ma_20",
-                "rsi_14",
-                "return_5d",
-                "return_20d",
-                "close_to_ma50",
-                "atr_pct_14",
-            ]
-        ],
+        user_behavior_fv[RISK_V1_USER_FEATURES],
+        market_features_fv[list(MARKET_FEATURES)],
     ],
     description="Inputs of risk-assessment-model, in model order.",
-    tags={"model": "risk-assessment-model"},
+    tags={"model": ModelName.RISK.value},
 )
 
 behavior_model_v1 = FeatureService(
     name="behavior_model_v1",
     features=[user_behavior_fv],
     description="Inputs of behavioral-pattern-classifier, in model order.",
-    tags={"model": "behavioral-pattern-classifier"},
+    tags={"model": ModelName.BEHAVIOR.value},
 )
 
 price_window_fv = FeatureView(
@@ -131,9 +112,10 @@ price_window_fv = FeatureView(
     ttl=timedelta(days=5),
     schema=[
         Field(
-            name="price_window",
+            name=WINDOW_COLUMN,
             dtype=Array(Float32),
-            description="Last 30 bars x 5 scale-free OHLCV features, oldest first, flattened",
+            description=f"Last {WINDOW} bars x {len(BAR_FEATURES)} scale-free OHLCV features "
+            f"({', '.join(BAR_FEATURES)}), oldest first, flattened",
         ),
     ],
     source=price_window_source,
@@ -143,7 +125,7 @@ price_window_fv = FeatureView(
 
 price_model_v1 = FeatureService(
     name="price_model_v1",
-    features=[price_window_fv[["price_window"]]],
+    features=[price_window_fv[[WINDOW_COLUMN]]],
     description="Input window of price-prediction-lstm.",
-    tags={"model": "price-prediction-lstm"},
+    tags={"model": ModelName.PRICE.value},
 )

@@ -15,6 +15,7 @@ from gateway.cache import PredictionCache
 from gateway.catalog import ModelCatalog
 from gateway.errors import install_error_handlers
 from gateway.features import OnlineFeatures
+from gateway.openapi import served_openapi
 from gateway.rollout import Rollouts
 from gateway.routers import admin, health, models, predict
 from gateway.service import PredictionService
@@ -86,6 +87,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     for router in (predict.router, models.router, admin.router, health.router):
         app.include_router(router)
+    app.openapi = served_openapi(app)  # type: ignore[method-assign]
     return app
 
 

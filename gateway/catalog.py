@@ -14,15 +14,16 @@ from pathlib import Path
 
 from tritonclient.utils import InferenceServerException
 
-from exporters.deployment_status import read_statuses
 from gateway import metrics
 from gateway.errors import InferenceFailed, ModelNotFound, ModelNotReady
 from gateway.triton import RepositoryEntry, ServedModel, TritonGateway
+from trademaster.contract.deployment_status import read_statuses
+from trademaster.contract.parameters import TaskKind
 
 log = logging.getLogger(__name__)
 
 # Steps of an ensemble are served through the ensemble, never called by clients.
-HIDDEN_TASKS = frozenset({"ensemble_step"})
+HIDDEN_TASKS = frozenset({TaskKind.ENSEMBLE_STEP})
 
 
 def _hidden(entry: RepositoryEntry) -> bool:
@@ -43,6 +44,7 @@ class ModelCatalog:
         self._status_path = deployment_status
         self._not_deployed: dict[str, str] = {}
         self._entries: dict[str, RepositoryEntry] = {}
+        self._problems: dict[str, str] = {}  # as last logged, so each is logged once
         self._reachable = False
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], Awaitable[None]]] = []
@@ -101,6 +103,16 @@ class ModelCatalog:
         self._entries = {entry.name: entry for entry in entries}
         for entry in entries:
             metrics.MODEL_READY.labels(entry.name).set(1 if entry.served else 0)
+        self._log_problems()
+
+    def _log_problems(self) -> None:
+        problems = {entry.name: entry.problem for entry in self._entries.values() if entry.problem}
+        for name, problem in sorted(problems.items()):
+            if self._problems.get(name) != problem:
+                log.error("model %s is not served: %s", name, problem)
+        for name in sorted(self._problems.keys() - problems.keys()):
+            log.info("model %s: its config is served again", name)
+        self._problems = problems
 
     async def start(self) -> None:
         await self.refresh()
@@ -144,6 +156,10 @@ class ModelCatalog:
             names = [entry.name for entry in self.entries()] + list(self.not_deployed())
             known = ", ".join(sorted(names)) or "none"
             raise ModelNotFound(f"unknown model '{name}' (known models: {known})")
+        if entry.served is None and entry.problem is not None:
+            raise ModelNotReady(
+                f"model '{name}' cannot be served: {entry.problem}", model_name=name
+            )
         if entry.served is None:
             raise ModelNotReady(
                 f"model '{name}' is not loaded in Triton (state {entry.state})", model_name=name

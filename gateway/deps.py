@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases so signatures say what they use."""
+"""Dependencies of the routes, as ``Annotated`` aliases so signatures say what they use.
+
+The ``get_*`` providers read what the lifespan put on ``app.state``; tests replace them with
+``app.dependency_overrides``.
+"""
 
 from __future__ import annotations
 
@@ -19,27 +23,27 @@ from gateway.settings import ApiKey, GatewaySettings, Scope
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-async def _settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-async def _service(request: Request) -> PredictionService:
+async def get_service(request: Request) -> PredictionService:
     service: PredictionService = request.app.state.service
     return service
 
 
-async def _catalog(request: Request) -> ModelCatalog:
+async def get_catalog(request: Request) -> ModelCatalog:
     catalog: ModelCatalog = request.app.state.catalog
     return catalog
 
 
-async def _cache(request: Request) -> PredictionCache:
+async def get_cache(request: Request) -> PredictionCache:
     cache: PredictionCache = request.app.state.cache
     return cache
 
 
-async def _rollouts(request: Request) -> Rollouts:
+async def get_rollouts(request: Request) -> Rollouts:
     rollouts: Rollouts = request.app.state.rollouts
     return rollouts
 
@@ -47,7 +51,7 @@ async def _rollouts(request: Request) -> Rollouts:
 def _key_with(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
     async def dependency(
         request: Request,
-        settings: Annotated[GatewaySettings, Depends(_settings)],
+        settings: Annotated[GatewaySettings, Depends(get_settings)],
         _: Annotated[str | None, Depends(api_key_header)],
     ) -> ApiKey:
         return authorize(settings.api_keys, request, scope)
@@ -55,11 +59,11 @@ def _key_with(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
     return dependency
 
 
-SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
-ServiceDep = Annotated[PredictionService, Depends(_service)]
-CatalogDep = Annotated[ModelCatalog, Depends(_catalog)]
-CacheDep = Annotated[PredictionCache, Depends(_cache)]
-RolloutsDep = Annotated[Rollouts, Depends(_rollouts)]
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+ServiceDep = Annotated[PredictionService, Depends(get_service)]
+CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
+CacheDep = Annotated[PredictionCache, Depends(get_cache)]
+RolloutsDep = Annotated[Rollouts, Depends(get_rollouts)]
 PredictKey = Annotated[ApiKey, Depends(_key_with("predict"))]
 AdminKey = Annotated[ApiKey, Depends(_key_with("admin"))]
 MetricsKey = Annotated[ApiKey, Depends(_key_with("metrics"))]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from feast import FeatureView, ValueType
 from feast.infra.online_stores.redis import RedisOnlineStore
@@ -20,6 +20,7 @@ from gateway.errors import EntityNotFound, FeaturesUnavailable
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+    from feast.feature_view_projection import FeatureViewProjection
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ def python_value(value: ValueProto) -> Any:
     return list(field.val) if kind.endswith("_list_val") else field
 
 
+def _view_name(projection: FeatureViewProjection) -> str:
+    """The view's name in responses (alias, version tag); Feast leaves it unannotated."""
+    return cast(Callable[[], str], projection.name_to_use)()
+
+
 def _python_values(record: dict[str, ValueProto]) -> dict[str, Any]:
     return {name: python_value(value) for name, value in record.items()}
 
@@ -92,7 +98,7 @@ class OnlineFeatures:
                     entities = [self._store.get_entity(name) for name in view.entities]
                     views.append(
                         ViewLayout(
-                            projection.name_to_use(),
+                            _view_name(projection),
                             view,
                             tuple(entity.join_key for entity in entities),
                             tuple(KEY_FIELDS[entity.value_type] for entity in entities),

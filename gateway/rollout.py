@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.errors import InvalidRequest
+from gateway.errors import VersionNotLoaded
 from gateway.schemas import PredictRequest
 from gateway.settings import Rollout
 from gateway.triton import RepositoryEntry, ServedModel
@@ -35,14 +35,20 @@ class Route:
 
 
 def sticky_key(request: PredictRequest) -> str:
-    """The same user (or instrument, or text) always lands on the same side of a split."""
-    if request.user_id is not None:
-        return f"user:{request.user_id}"
-    if request.symbol is not None:
-        return f"symbol:{request.symbol}"
-    if request.symbols:
-        return "symbols:" + ",".join(request.symbols)
-    return f"text:{request.text}"
+    """The same user (or instrument, or text) always lands on the same side of a split.
+
+    Each model's request carries only its own fields, so they are read with ``getattr``.
+    """
+    user_id = getattr(request, "user_id", None)
+    if user_id is not None:
+        return f"user:{user_id}"
+    symbol = getattr(request, "symbol", None)
+    if symbol is not None:
+        return f"symbol:{symbol}"
+    symbols = getattr(request, "symbols", None)
+    if symbols:
+        return "symbols:" + ",".join(symbols)
+    return f"text:{getattr(request, 'text', None)}"
 
 
 def bucket(model_name: str, key: str) -> float:
@@ -78,7 +84,7 @@ class Rollouts:
         for field in ("primary_version", "canary_version", "shadow_version"):
             version = getattr(rollout, field)
             if version is not None and version not in entry.versions:
-                raise InvalidRequest(
+                raise VersionNotLoaded(
                     f"{field} {version} of {model_name} is not loaded in Triton "
                     f"(ready versions: {list(entry.versions)})"
                 )

@@ -21,7 +21,8 @@ def disagreement(primary: Any, shadow: Any) -> float:
     """|difference| of numeric predictions; 0/1 for labels; mean over weight dicts."""
     if isinstance(primary, dict) and isinstance(shadow, dict):
         keys = primary.keys() | shadow.keys()
-        return sum(abs(primary.get(k, 0.0) - shadow.get(k, 0.0)) for k in keys) / max(1, len(keys))
+        total = sum(abs(float(primary.get(k, 0.0)) - float(shadow.get(k, 0.0))) for k in keys)
+        return total / max(1, len(keys))
     if isinstance(primary, str) or isinstance(shadow, str):
         return 0.0 if primary == shadow else 1.0
     return abs(float(primary) - float(shadow))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the stack and its tests need on a fresh Debian 12/13 machine (root, no
-# GPU): Debian packages, the main virtualenv, the serving virtualenv and the Triton tools.
+# GPU): Debian packages, the development virtualenv (.venv: requirements/dev.lock, the dev group
+# of pyproject.toml = gateway + pipeline + test tools), the serving virtualenv and the Triton tools.
 # Idempotent: each step is skipped when its stamp matches the inputs it was built from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,17 +54,17 @@ apt_packages() {
     "${missing[@]}" || fail "apt-get install ${missing[*]}"
 }
 
-main_venv() {
+dev_venv() {
   local stamp
-  stamp=$(stamp_of requirements/main.lock pyproject.toml)
+  stamp=$(stamp_of requirements/dev.lock pyproject.toml)
   if is_current .venv/.bootstrap-stamp "$stamp"; then
-    say "main virtualenv .venv: up to date"
+    say "dev virtualenv .venv: up to date"
     return
   fi
-  say "main virtualenv .venv: installing requirements/main.lock (about 2 minutes cold)"
+  say "dev virtualenv .venv: installing requirements/dev.lock (about 2 minutes cold)"
   [ -x .venv/bin/python ] || quiet "$PYTHON" -m venv .venv || fail "python -m venv .venv"
   quiet .venv/bin/pip install --upgrade pip || fail "pip upgrade"
-  quiet .venv/bin/pip install -r requirements/main.lock || fail "pip install requirements/main.lock"
+  quiet .venv/bin/pip install -r requirements/dev.lock || fail "pip install requirements/dev.lock"
   quiet .venv/bin/pip install --no-deps -e . || fail "pip install -e ."
   echo "$stamp" > .venv/.bootstrap-stamp
 }
@@ -114,7 +115,7 @@ kubectl_tool() {
 
 PYTHON=$(pick_python)
 apt_packages
-main_venv
+dev_venv
 serving_venv
 triton_tools
 kubectl_tool

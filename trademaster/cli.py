@@ -39,10 +39,12 @@ def _pipeline_run(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from exporters.registered import export_champion
+    from trademaster.pipeline.catalog import definition
     from trademaster.settings import PipelineSettings
-    from trademaster.training.catalog import definition
 
-    print(json.dumps(export_champion(PipelineSettings(), definition(args.model)), indent=2))
+    model = definition(args.model)
+    report = export_champion(PipelineSettings(), model.name, model.exporter.export_version)
+    print(json.dumps(report, indent=2))
     return 0
 
 

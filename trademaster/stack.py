@@ -26,12 +26,13 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from exporters.deployment_status import read_statuses, status_path
-from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.triton import TritonServer
+from trademaster.contract.deployment_status import read_statuses, status_path
+from trademaster.contract.models import ModelName
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.triton import TritonServer
 from trademaster.settings import PipelineSettings
 
-SAMPLE_MODEL = "risk-assessment-model"
+SAMPLE_MODEL = ModelName.RISK
 
 
 class StackSettings(BaseSettings):
@@ -57,16 +58,16 @@ def say(message: str) -> None:
 def deployed_models(repository: Path) -> list[str]:
     """Catalog models with at least one exported version in the repository."""
     from exporters.registered import exported_versions
-    from trademaster.training.catalog import MODELS
+    from trademaster.pipeline.plan import MODELS
 
-    return [model.name for model in MODELS if exported_versions(repository, model.name)]
+    return [str(model) for model in MODELS if exported_versions(repository, model)]
 
 
 def missing_models(repository: Path) -> list[str]:
-    from trademaster.training.catalog import MODELS
+    from trademaster.pipeline.plan import MODELS
 
     deployed = set(deployed_models(repository))
-    return [model.name for model in MODELS if model.name not in deployed]
+    return [str(model) for model in MODELS if model not in deployed]
 
 
 def _port_or_free(port: int) -> int | None:
@@ -112,14 +113,14 @@ def sample_requests(settings: PipelineSettings) -> dict[str, dict[str, Any]]:
             ).scalars()
         )
     engine.dispose()
-    requests: dict[str, dict[str, Any]] = {
+    requests: dict[ModelName, dict[str, Any]] = {
         SAMPLE_MODEL: {"user_id": int(user_id), "symbol": str(symbol)},
-        "behavioral-pattern-classifier": {"user_id": int(user_id)},
-        "price-prediction-lstm": {"symbol": str(symbol)},
-        "sentiment-analyzer": {"text": str(headline)},
-        "portfolio-optimizer": {"symbols": portfolio},
+        ModelName.BEHAVIOR: {"user_id": int(user_id)},
+        ModelName.PRICE: {"symbol": str(symbol)},
+        ModelName.SENTIMENT: {"text": str(headline)},
+        ModelName.PORTFOLIO: {"symbols": portfolio},
     }
-    return {name: {"model_name": name, **body} for name, body in requests.items()}
+    return {str(name): {"model_name": str(name), **body} for name, body in requests.items()}
 
 
 def local_api_key(settings: PipelineSettings) -> str:
@@ -145,7 +146,7 @@ def gateway_process(
     workers: int = 1,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     from gateway.auth import hash_key
-    from trademaster.serving.process import free_port, stop_process
+    from trademaster.launchers.process import free_port, stop_process
 
     chosen = port or free_port()
     keys = [

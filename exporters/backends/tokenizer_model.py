@@ -32,7 +32,7 @@ def _log(level: str, message: str) -> None:
 
 
 def load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
-    """The same settings as `trademaster.training.sentiment_encoder.load_tokenizer`."""
+    """The same settings as `trademaster.sentiment.encoder.load_tokenizer`."""
     tokenizer = Tokenizer.from_file(str(path))
     padding = tokenizer.padding or {}
     tokenizer.enable_truncation(max_length=max_tokens)

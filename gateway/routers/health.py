@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -10,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from gateway.auth import authorize
 from gateway.deps import CacheDep, CatalogDep, SettingsDep
+from gateway.errors import error_responses
 from gateway.metrics import MULTIPROCESS_ENV
-from gateway.schemas import ErrorResponse, ReadyStatus
+from gateway.schemas import ReadyStatus
 
 router = APIRouter(tags=["operations"])
 
@@ -22,7 +24,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=ReadyStatus, responses={503: {"model": ReadyStatus}})
+@router.get(
+    "/ready",
+    response_model=ReadyStatus,
+    responses={503: {"model": ReadyStatus, "description": "Not ready (same body)"}},
+)
 async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
     """200 when Triton answers and every deployed (required) model has a ready version,
     else 503.
@@ -46,7 +52,12 @@ async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+    responses=error_responses(
+        {
+            401: "GATEWAY_METRICS_REQUIRE_KEY set: missing or unknown API key",
+            403: "GATEWAY_METRICS_REQUIRE_KEY set: API key without the metrics scope",
+        }
+    ),
 )
 async def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus text format; needs a key with the metrics scope if
@@ -62,5 +73,7 @@ def exposition(workers: int) -> bytes:
     if workers == 1:
         return generate_latest()
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=os.environ[MULTIPROCESS_ENV])
+    # prometheus_client leaves this constructor unannotated.
+    collect: Callable[..., object] = multiprocess.MultiProcessCollector
+    collect(registry, path=os.environ[MULTIPROCESS_ENV])
     return generate_latest(registry)

@@ -6,28 +6,40 @@ import orjson
 from fastapi import APIRouter, Response
 
 from gateway.deps import PredictKey, ServiceDep, SettingsDep
-from gateway.errors import GatewayError, PayloadTooLarge
+from gateway.errors import GatewayError, PayloadTooLarge, error_responses
 from gateway.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
-    ErrorResponse,
     PredictRequest,
     PredictResponse,
 )
 
 router = APIRouter(tags=["predictions"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse, "description": "Missing or unknown API key"},
-    403: {"model": ErrorResponse, "description": "API key without the predict scope"},
-    404: {"model": ErrorResponse, "description": "Unknown model, user_id or symbol"},
-    413: {"model": ErrorResponse, "description": "Request body (or batch) too large"},
-    422: {"model": ErrorResponse, "description": "Invalid body, missing field, bad override"},
-    503: {"model": ErrorResponse, "description": "Model not loaded; Triton or Feast down"},
+AUTH = {
+    401: "Missing or unknown API key (unauthorized)",
+    403: "API key without the predict scope (forbidden)",
 }
+INVALID = (
+    "Invalid body: not JSON, unknown field, a field the model needs is missing "
+    "(invalid_request); an override outside the model's features or range, max_weight "
+    "below 1/len(symbols), stale price windows of a portfolio"
+)
 
 
-@router.post("/predict", response_model=PredictResponse, responses=ERRORS)
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses=error_responses(
+        {
+            **AUTH,
+            404: "Unknown model (model_not_found), user_id or symbol (entity_not_found)",
+            413: "Request body too large (payload_too_large)",
+            422: INVALID,
+            503: "Model not loaded or not deployed (model_not_ready); Triton or Feast down",
+        }
+    ),
+)
 async def predict(body: PredictRequest, service: ServiceDep, _: PredictKey) -> Response:
     """One prediction; features come from the Feast online store.
 
@@ -43,12 +55,24 @@ async def predict(body: PredictRequest, service: ServiceDep, _: PredictKey) -> R
     )
 
 
-@router.post("/batch_predict", response_model=BatchPredictResponse, responses=ERRORS)
+@router.post(
+    "/batch_predict",
+    response_model=BatchPredictResponse,
+    responses=error_responses(
+        {
+            **AUTH,
+            404: "A row names an unknown model (model_not_found)",
+            413: "Request body too large, or more rows than GATEWAY_MAX_BATCH_ROWS",
+            422: "Invalid body (invalid_request): every row must be valid",
+        }
+    ),
+)
 async def batch_predict(
     body: BatchPredictRequest, service: ServiceDep, settings: SettingsDep, _: PredictKey
 ) -> Response:
     """Many predictions in one call: per model, one Feast read, one cache round trip and one
-    Triton call. A row that fails (unknown entity) carries its own error; the others succeed.
+    Triton call. A row that fails (unknown entity, a dependency down) carries its own error;
+    the others succeed.
     """
     if len(body.rows) > settings.max_batch_rows:
         raise PayloadTooLarge(f"{len(body.rows)} rows; at most {settings.max_batch_rows} per batch")

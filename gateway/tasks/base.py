@@ -2,13 +2,14 @@
 
 ``prepare`` turns requests into the exact model inputs (one Feast read for all of them) and a
 cache key material per request; ``infer`` runs the requests the cache could not answer (one
-Triton call per model where shapes allow) and builds their answers.
+Triton call per model where shapes allow, split by ``infer_batched`` into calls of at most
+the model's ``max_batch_size`` rows) and builds their answers.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,10 +62,51 @@ class TaskAdapter(Protocol):
     ) -> list[Answer | GatewayError]: ...
 
 
-def require(request: PredictRequest, model: ServedModel, *fields: str) -> None:
-    missing = [name for name in fields if getattr(request, name) is None]
+def missing_fields(
+    request: PredictRequest, model: ServedModel, *fields: str
+) -> InvalidRequest | None:
+    """The error for a request that lacks some of ``fields`` (model-specific request fields
+    exist on some request variants only), or None."""
+    missing = [name for name in fields if getattr(request, name, None) is None]
     if missing:
-        raise InvalidRequest(f"{model.name} needs {', '.join(missing)} in the request")
+        return InvalidRequest(f"{model.name} needs {', '.join(missing)} in the request")
+    return None
+
+
+def require(request: PredictRequest, model: ServedModel, *fields: str) -> None:
+    error = missing_fields(request, model, *fields)
+    if error is not None:
+        raise error
+
+
+def require_plain(request: PredictRequest, model: ServedModel, *fields: str, refusal: str) -> None:
+    """``require`` ``fields`` of a model without a feature vector: feature_overrides and
+    explain are refused with ``"{model.name} {refusal}"``."""
+    require(request, model, *fields)
+    if request.feature_overrides or request.explain:
+        raise InvalidRequest(f"{model.name} {refusal}")
+
+
+def split_missing(
+    requests: Sequence[PredictRequest], model: ServedModel, *fields: str
+) -> tuple[list[Prepared | GatewayError | None], list[int]]:
+    """One slot per request, holding the error of a request that lacks some of ``fields``
+    (that row fails alone) and None for the caller to fill; and the complete requests'
+    indices, in order."""
+    slots: list[Prepared | GatewayError | None] = [None] * len(requests)
+    complete: list[int] = []
+    for index, request in enumerate(requests):
+        error = missing_fields(request, model, *fields)
+        if error is not None:
+            slots[index] = error
+        else:
+            complete.append(index)
+    return slots, complete
+
+
+def filled(slots: Sequence[Prepared | GatewayError | None]) -> list[Prepared | GatewayError]:
+    """The slots of ``split_missing`` once every one has its result."""
+    return [item for item in slots if item is not None]
 
 
 def key_material(*parts: Any) -> bytes:
@@ -83,3 +125,28 @@ def key_material(*parts: Any) -> bytes:
 def stack_inputs(prepared: Sequence[Prepared]) -> dict[str, np.ndarray]:
     names = prepared[0].inputs.keys()
     return {name: np.concatenate([item.inputs[name] for item in prepared]) for name in names}
+
+
+async def infer_batched(
+    ctx: Context,
+    model: ServedModel,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """``ctx.triton.infer`` for any number of rows: inputs are split along the batch
+    dimension into calls of at most ``model.max_batch_size`` rows and the outputs joined in
+    order. A model without batching (``max_batch_size`` 0) takes ``inputs`` whole.
+
+    The calls go one after another: each is a full batch already, and each has its own
+    client timeout, which concurrent calls queued behind each other in Triton would spend."""
+    size = model.max_batch_size
+    rows = len(next(iter(inputs.values())))
+    if size <= 0 or rows <= size:
+        return await ctx.triton.infer(model, inputs, outputs)
+    parts = [
+        await ctx.triton.infer(
+            model, {name: array[start : start + size] for name, array in inputs.items()}, outputs
+        )
+        for start in range(0, rows, size)
+    ]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

@@ -9,28 +9,38 @@ import numpy as np
 
 from gateway.errors import EntityNotFound, GatewayError, InvalidFeatures, InvalidRequest
 from gateway.schemas import PredictRequest
-from gateway.tasks.base import Answer, Context, Prepared, key_material, require, stack_inputs
+from gateway.tasks.base import (
+    Answer,
+    Context,
+    Prepared,
+    filled,
+    infer_batched,
+    key_material,
+    require,
+    split_missing,
+    stack_inputs,
+)
 from gateway.triton import ServedModel
+from trademaster.contract.parameters import Parameter
 
 INPUT = "window"
+OUTPUT = "forecast"
 
-
-def window_shape(model: ServedModel) -> tuple[int, int]:
-    return int(model.parameter("window", "0")), int(model.parameter("features", "0"))
+Window = tuple[np.ndarray, tuple[str, ...]]  # [1, W, F] and its stale feature views
 
 
 async def read_windows(
     ctx: Context, model: ServedModel, symbols: Sequence[str]
-) -> list[tuple[np.ndarray, tuple[str, ...]] | GatewayError]:
+) -> list[Window | GatewayError]:
     """Each symbol's latest window as ``[1, W, F]`` (one Feast read for all symbols)."""
-    shape = window_shape(model)
-    column = model.parameter("window_feature", "price_window")
+    shape = model.window_shape
+    column = model.parameter(Parameter.WINDOW_FEATURE)
     rows = await ctx.features.read(
         str(model.feature_service),
         [{"symbol": symbol} for symbol in symbols],
         (model.name, str(model.version)),
     )
-    out: list[tuple[np.ndarray, tuple[str, ...]] | GatewayError] = []
+    out: list[Window | GatewayError] = []
     for symbol, row in zip(symbols, rows, strict=True):
         if isinstance(row, EntityNotFound):
             out.append(row)
@@ -46,6 +56,12 @@ async def read_windows(
             continue
         out.append((values.reshape(1, *shape), row.stale_views))
     return out
+
+
+async def forecast_windows(ctx: Context, model: ServedModel, windows: np.ndarray) -> np.ndarray:
+    """``[N, 3]`` (point, lower, upper) for ``[N, W, F]`` windows."""
+    forecast = (await infer_batched(ctx, model, {INPUT: windows}, [OUTPUT]))[OUTPUT]
+    return forecast.reshape(len(windows), 3)
 
 
 def interval_answer(forecast: np.ndarray, level: float) -> Answer:
@@ -64,19 +80,19 @@ class IntervalForecast:
     async def prepare(
         self, ctx: Context, model: ServedModel, requests: Sequence[PredictRequest]
     ) -> list[Prepared | GatewayError]:
-        windows = await read_windows(ctx, model, [str(request.symbol) for request in requests])
-        out: list[Prepared | GatewayError] = []
-        for request, item in zip(requests, windows, strict=True):
+        out, keyed = split_missing(requests, model, "symbol")
+        symbols = [str(getattr(requests[index], "symbol", None)) for index in keyed]
+        windows = await read_windows(ctx, model, symbols) if symbols else []
+        for index, item in zip(keyed, windows, strict=True):
             if isinstance(item, GatewayError):
-                out.append(item)
+                out[index] = item
                 continue
             window, stale = item
-            out.append(Prepared(request, {INPUT: window}, key_material(window), stale))
-        return out
+            out[index] = Prepared(requests[index], {INPUT: window}, key_material(window), stale)
+        return filled(out)
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
-        forecast = (await ctx.triton.infer(model, stack_inputs(prepared)))["forecast"]
-        level = float(model.parameter("interval", "0.9"))
-        return [interval_answer(row, level) for row in forecast.reshape(len(prepared), 3)]
+        forecast = await forecast_windows(ctx, model, stack_inputs(prepared)[INPUT])
+        return [interval_answer(row, model.interval_level) for row in forecast]

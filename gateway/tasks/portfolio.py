@@ -10,68 +10,113 @@ import numpy as np
 
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.schemas import PredictRequest
-from gateway.tasks.base import Answer, Context, Prepared, key_material, require
-from gateway.tasks.forecast import read_windows
+from gateway.tasks.base import (
+    Answer,
+    Context,
+    Prepared,
+    filled,
+    infer_batched,
+    key_material,
+    require_plain,
+    split_missing,
+)
+from gateway.tasks.forecast import Window, forecast_windows, read_windows
 from gateway.triton import ServedModel
+from trademaster.contract.models import ModelName
 from trademaster.portfolio.covariance import covariance_from_returns
 
-FORECAST_MODEL = "price-prediction-lstm"
+FORECAST_MODEL = ModelName.PRICE
 LOG_RETURN_COLUMN = 0  # of the price window: see trademaster/features/price_window.py
+WEIGHTS = "weights"
 
 
 class PortfolioAllocation:
     def validate(self, model: ServedModel, request: PredictRequest) -> None:
-        require(request, model, "symbols")
-        if request.feature_overrides or request.explain:
-            raise InvalidRequest(f"{model.name} takes symbols, max_weight and risk_aversion only")
-        holdings = len(request.symbols or ())
-        if request.max_weight is not None and request.max_weight * holdings < 1 - 1e-9:
+        require_plain(
+            request, model, "symbols", refusal="takes symbols, max_weight and risk_aversion only"
+        )
+        holdings = len(getattr(request, "symbols", None) or ())
+        max_weight = getattr(request, "max_weight", None)
+        if max_weight is not None and max_weight * holdings < 1 - 1e-9:
             raise InvalidRequest(
-                f"max_weight {request.max_weight} cannot hold {holdings} symbols fully "
+                f"max_weight {max_weight} cannot hold {holdings} symbols fully "
                 f"invested: it must be at least 1/{holdings} = {1 / holdings:.6f}"
             )
 
     async def prepare(
         self, ctx: Context, model: ServedModel, requests: Sequence[PredictRequest]
     ) -> list[Prepared | GatewayError]:
+        """One Feast read and one forecast (in calls of the forecaster's max_batch_size) for
+        the distinct symbols of all requests; a request fails alone if one of its symbols
+        has no current window."""
         forecaster = ctx.catalog.resolve(FORECAST_MODEL)
-        out: list[Prepared | GatewayError] = []
-        for request in requests:
-            symbols = list(request.symbols or ())
-            windows = await read_windows(ctx, forecaster, symbols)
-            failed = next((item for item in windows if isinstance(item, GatewayError)), None)
-            if failed is not None:
-                out.append(failed)
-                continue
-            stale = [s for s, item in zip(symbols, windows, strict=True) if item[1]]  # type: ignore[index]
-            if stale:
-                out.append(
-                    InvalidRequest(
-                        "portfolio symbols need current price windows; stale: " + ", ".join(stale)
-                    )
-                )
-                continue
-            stacked = np.concatenate([item[0] for item in windows])  # type: ignore[index]
-            forecast = (await ctx.triton.infer(forecaster, {"window": stacked}))["forecast"]
-            returns = stacked[:, :, LOG_RETURN_COLUMN].T.astype(np.float64)
-            covariance = covariance_from_returns(returns).astype(np.float32)
-            inputs = {
-                "expected_returns": forecast[:, 0].astype(np.float32),
-                "covariance": covariance,
-            }
-            if request.max_weight is not None:
-                inputs["max_weight"] = np.array([request.max_weight], np.float32)
-            if request.risk_aversion is not None:
-                inputs["risk_aversion"] = np.array([request.risk_aversion], np.float32)
-            out.append(
-                Prepared(
-                    request,
-                    inputs,
-                    key_material(symbols, *inputs.values(), forecaster.version),
-                    extra={"symbols": symbols, "lower": forecast[:, 1], "upper": forecast[:, 2]},
-                )
+        out, complete = split_missing(requests, model, "symbols")
+        holdings = {
+            index: list(getattr(requests[index], "symbols", None) or ()) for index in complete
+        }
+        symbols = list(dict.fromkeys(s for held in holdings.values() for s in held))
+        windows: dict[str, Window | GatewayError] = {}
+        forecasts: dict[str, np.ndarray] = {}
+        if symbols:
+            windows = dict(zip(symbols, await read_windows(ctx, forecaster, symbols), strict=True))
+            usable = [s for s in symbols if not isinstance(windows[s], GatewayError)]
+            if usable:
+                stacked = np.concatenate([self._window(windows[s]) for s in usable])
+                forecast = await forecast_windows(ctx, forecaster, stacked)
+                forecasts = dict(zip(usable, forecast, strict=True))
+        for index, held in holdings.items():
+            out[index] = self._prepare_one(requests[index], forecaster, held, windows, forecasts)
+        return filled(out)
+
+    @staticmethod
+    def _window(item: Window | GatewayError) -> np.ndarray:
+        assert not isinstance(item, GatewayError)
+        return item[0]
+
+    def _prepare_one(
+        self,
+        request: PredictRequest,
+        forecaster: ServedModel,
+        symbols: list[str],
+        windows: dict[str, Window | GatewayError],
+        forecasts: dict[str, np.ndarray],
+    ) -> Prepared | GatewayError:
+        held: list[Window] = []
+        for symbol in symbols:
+            item = windows[symbol]
+            if isinstance(item, GatewayError):
+                return item
+            held.append(item)
+        stale = [symbol for symbol, (_, views) in zip(symbols, held, strict=True) if views]
+        if stale:
+            return InvalidRequest(
+                "portfolio symbols need current price windows; stale: " + ", ".join(stale)
             )
-        return out
+        stacked = np.concatenate([window for window, _ in held])
+        forecast = np.stack([forecasts[symbol] for symbol in symbols])
+        returns = stacked[:, :, LOG_RETURN_COLUMN].T.astype(np.float64)
+        covariance = covariance_from_returns(returns).astype(np.float32)
+        inputs = {
+            "expected_returns": forecast[:, 0].astype(np.float32),
+            "covariance": covariance,
+        }
+        max_weight = getattr(request, "max_weight", None)
+        if max_weight is not None:
+            inputs["max_weight"] = np.array([max_weight], np.float32)
+        risk_aversion = getattr(request, "risk_aversion", None)
+        if risk_aversion is not None:
+            inputs["risk_aversion"] = np.array([risk_aversion], np.float32)
+        return Prepared(
+            request,
+            inputs,
+            key_material(symbols, *inputs.values(), forecaster.version),
+            extra={
+                "symbols": symbols,
+                "lower": forecast[:, 1],
+                "upper": forecast[:, 2],
+                "level": forecaster.interval_level,
+            },
+        )
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
@@ -79,10 +124,11 @@ class PortfolioAllocation:
         answers: list[Answer | GatewayError] = []
         for item in prepared:  # max_batch_size 0: one portfolio per call
             try:
-                weights = (await ctx.triton.infer(model, item.inputs))["weights"].reshape(-1)
+                outputs = await infer_batched(ctx, model, item.inputs, [WEIGHTS])
             except InvalidRequest as exc:
                 answers.append(exc)
                 continue
+            weights = outputs[WEIGHTS].reshape(-1)
             lower = float(np.dot(weights, item.extra["lower"]))
             upper = float(np.dot(weights, item.extra["upper"]))
             answers.append(
@@ -91,9 +137,9 @@ class PortfolioAllocation:
                         symbol: float(weight)
                         for symbol, weight in zip(item.extra["symbols"], weights, strict=True)
                     },
-                    # The portfolio's next-period log return: each holding's 90% interval,
+                    # The portfolio's next-period log return: each holding's interval,
                     # weighted (a conservative bound: it assumes the errors move together).
-                    "confidence": {"level": 0.9, "lower": lower, "upper": upper},
+                    "confidence": {"level": item.extra["level"], "lower": lower, "upper": upper},
                 }
             )
         return answers

@@ -7,9 +7,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError
 from gateway.schemas import PredictRequest
-from gateway.tasks.base import Answer, Context, Prepared, key_material, require, stack_inputs
+from gateway.tasks.base import (
+    Answer,
+    Context,
+    Prepared,
+    filled,
+    infer_batched,
+    key_material,
+    require_plain,
+    split_missing,
+    stack_inputs,
+)
 from gateway.triton import ServedModel
 
 INPUT = "text"
@@ -17,24 +27,22 @@ INPUT = "text"
 
 class TextSentiment:
     def validate(self, model: ServedModel, request: PredictRequest) -> None:
-        require(request, model, "text")
-        if request.feature_overrides or request.explain:
-            raise InvalidRequest(f"{model.name} takes only text (no overrides, no explain)")
+        require_plain(request, model, "text", refusal="takes only text (no overrides, no explain)")
 
     async def prepare(
         self, ctx: Context, model: ServedModel, requests: Sequence[PredictRequest]
     ) -> list[Prepared | GatewayError]:
-        out: list[Prepared | GatewayError] = []
-        for request in requests:
-            text = str(request.text)
+        out, complete = split_missing(requests, model, "text")
+        for index in complete:
+            text = str(getattr(requests[index], "text", None))
             array = np.array([[text.encode("utf-8")]], dtype=np.object_)
-            out.append(Prepared(request, {INPUT: array}, key_material(text)))
-        return out
+            out[index] = Prepared(requests[index], {INPUT: array}, key_material(text))
+        return filled(out)
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
-        outputs = await ctx.triton.infer(model, stack_inputs(prepared))
+        outputs = await infer_batched(ctx, model, stack_inputs(prepared))
         labels = model.class_labels
         probabilities = outputs["probabilities"].reshape(len(prepared), -1)
         scores = outputs["score"].reshape(-1)

@@ -8,21 +8,32 @@ training median (``feature_reference`` in the model's config), all in the same T
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gateway.errors import EntityNotFound, GatewayError, InvalidFeatures, InvalidRequest
 from gateway.schemas import PredictRequest
-from gateway.tasks.base import Answer, Context, Prepared
+from gateway.tasks.base import Answer, Context, Prepared, filled, infer_batched, split_missing
 from gateway.triton import ServedModel
 
+if TYPE_CHECKING:
+    from gateway.features import FeatureRow
+
 INPUT = "features"
-REQUEST_ENTITY_FIELDS = {"user_id": "user_id", "symbol": "symbol"}
 # Overrides may leave the training range by this share of its span on either side.
 RANGE_MARGIN = 0.5
-# The exported configs' max_batch_size: longer batches (explanations) go in several calls.
-MAX_ROWS_PER_CALL = 1024
+
+
+def plausible_ranges(model: ServedModel) -> dict[str, tuple[float, float]]:
+    """Per feature, the override values accepted: the training range widened by
+    ``RANGE_MARGIN`` of its span on either side (the model's load checked the lengths)."""
+    low, high = model.feature_bounds
+    ranges = {}
+    for name, lo, hi in zip(model.feature_names, low, high, strict=True):
+        span = hi - lo
+        ranges[name] = (lo - RANGE_MARGIN * span, hi + RANGE_MARGIN * span)
+    return ranges
 
 
 class TabularClassifier:
@@ -37,17 +48,14 @@ class TabularClassifier:
                 f"unknown feature(s) in feature_overrides: {', '.join(unknown)}; "
                 f"{model.name} uses: {', '.join(names)}"
             )
-        low, high = model.feature_bounds
-        if len(low) == len(high) == len(names):
-            for name, value in request.feature_overrides.items():
-                index = names.index(name)
-                span = high[index] - low[index]
-                lo, hi = low[index] - RANGE_MARGIN * span, high[index] + RANGE_MARGIN * span
-                if not lo <= value <= hi:
-                    raise InvalidRequest(
-                        f"feature_overrides.{name}: {value} is outside the plausible range "
-                        f"[{lo:.6g}, {hi:.6g}] of what {model.name} was trained on"
-                    )
+        ranges = plausible_ranges(model)
+        for name, value in request.feature_overrides.items():
+            lo, hi = ranges[name]
+            if not lo <= value <= hi:
+                raise InvalidRequest(
+                    f"feature_overrides.{name}: {value} is outside the plausible range "
+                    f"[{lo:.6g}, {hi:.6g}] of what {model.name} was trained on"
+                )
 
     def join_keys(self, ctx: Context, model: ServedModel) -> tuple[str, ...]:
         return ctx.features.layout(str(model.feature_service)).join_keys
@@ -57,46 +65,44 @@ class TabularClassifier:
     ) -> list[Prepared | GatewayError]:
         service = str(model.feature_service)
         keys = self.join_keys(ctx, model)
-        rows: list[dict[str, Any]] = []
-        for request in requests:
-            missing = [key for key in keys if getattr(request, key, None) is None]
-            if missing:
-                raise InvalidRequest(f"{model.name} needs {', '.join(missing)} in the request")
-            rows.append({key: getattr(request, key) for key in keys})
-        features = await ctx.features.read(service, rows, (model.name, str(model.version)))
-        out: list[Prepared | GatewayError] = []
-        for request, row in zip(requests, features, strict=True):
-            if isinstance(row, EntityNotFound):
-                out.append(row)
-                continue
-            values = {**row.values, **request.feature_overrides}
-            missing = [name for name in model.feature_names if values.get(name) is None]
-            if missing:
-                out.append(
-                    InvalidFeatures(
-                        f"features without a value: {', '.join(missing)}; "
-                        "pass them in feature_overrides"
-                    )
-                )
-                continue
-            vector = np.array([[values[name] for name in model.feature_names]], np.float32)
-            # The answer depends on the effective feature values only (the cache key is
-            # their hash): two rows with the same values share one entry.
-            material = vector.tobytes() + (b"\x01" if request.explain else b"\x00")
-            out.append(Prepared(request, {INPUT: vector}, material, row.stale_views))
-        return out
+        # A row without its keys fails alone; the others are still read.
+        out, keyed = split_missing(requests, model, *keys)
+        rows = [{key: getattr(requests[index], key) for key in keys} for index in keyed]
+        if rows:
+            features = await ctx.features.read(service, rows, (model.name, str(model.version)))
+        else:
+            features = []
+        for index, row in zip(keyed, features, strict=True):
+            out[index] = self._prepare_row(model, requests[index], row)
+        return filled(out)
+
+    def _prepare_row(
+        self, model: ServedModel, request: PredictRequest, row: FeatureRow | EntityNotFound
+    ) -> Prepared | GatewayError:
+        if isinstance(row, EntityNotFound):
+            return row
+        values = {**row.values, **request.feature_overrides}
+        missing = [name for name in model.feature_names if values.get(name) is None]
+        if missing:
+            return InvalidFeatures(
+                f"features without a value: {', '.join(missing)}; pass them in feature_overrides"
+            )
+        vector = np.array([[values[name] for name in model.feature_names]], np.float32)
+        # The answer depends on the effective feature values only (the cache key is their
+        # hash): two rows with the same values share one entry.
+        material = vector.tobytes() + (b"\x01" if request.explain else b"\x00")
+        return Prepared(request, {INPUT: vector}, material, row.stale_views)
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
         vectors = np.concatenate([item.inputs[INPUT] for item in prepared])
+        # One reference value per feature: the model's load checked the lengths.
         reference = np.array(model.feature_reference, np.float32)
         explained = [i for i, item in enumerate(prepared) if item.request.explain]
-        if explained and len(reference) != vectors.shape[1]:
-            raise InvalidRequest(f"{model.name} version {model.version} cannot explain")
         occluded = [_occlusions(vectors[i], reference) for i in explained]
         batch = np.concatenate([vectors, *occluded]) if occluded else vectors
-        output = await _infer_chunked(ctx, model, batch)
+        output = (await infer_batched(ctx, model, {INPUT: batch}))[model.output_names[0]]
         probabilities = self._probabilities(output)
         answers: list[Answer | GatewayError] = []
         for index in range(len(prepared)):
@@ -127,7 +133,7 @@ class TabularClassifier:
     def _answer(self, model: ServedModel, probabilities: np.ndarray) -> Answer:
         predicted = int(probabilities.argmax())
         if self._multiclass:
-            labels = model.class_labels or tuple(str(i) for i in range(len(probabilities)))
+            labels = model.class_labels
             return {
                 "prediction": labels[predicted],
                 "confidence": float(probabilities[predicted]),
@@ -149,11 +155,3 @@ def _occlusions(vector: np.ndarray, reference: np.ndarray) -> np.ndarray:
     rows = np.repeat(vector[None, :], len(vector), axis=0)
     rows[np.arange(len(vector)), np.arange(len(vector))] = reference
     return rows
-
-
-async def _infer_chunked(ctx: Context, model: ServedModel, batch: np.ndarray) -> np.ndarray:
-    outputs = []
-    for start in range(0, len(batch), MAX_ROWS_PER_CALL):
-        result = await ctx.triton.infer(model, {INPUT: batch[start : start + MAX_ROWS_PER_CALL]})
-        outputs.append(result[model.output_names[0]])
-    return np.concatenate(outputs)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -13,11 +14,21 @@ from tests.integration.stack import (
     run_pipeline_cli,
     running_gateway,
 )
-from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.tools import MissingToolError, ServingTools
-from trademaster.serving.triton import TritonServer
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.tools import MissingToolError, ServingTools
+from trademaster.launchers.triton import TritonServer
 from trademaster.settings import PipelineSettings
 from trademaster.stack import deployed_models
+
+_Server = TypeVar("_Server", RedisServer, TritonServer)
+
+
+def _or_skip(missing: str, make: Callable[[], _Server]) -> _Server:
+    """``make()``, or a skip that names the missing tool when it is not installed."""
+    try:
+        return make()
+    except MissingToolError as exc:
+        pytest.skip(f"{missing} missing: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +44,7 @@ def tools() -> ServingTools:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(tmp_path_factory.mktemp("redis"))
-    except MissingToolError as exc:
-        pytest.skip(f"redis-server missing: {exc}")
-    with server:
+    with _or_skip("redis-server", lambda: RedisServer(tmp_path_factory.mktemp("redis"))) as server:
         yield server
 
 
@@ -62,15 +69,13 @@ def pipeline_settings(pipeline_run: tuple[PipelineSettings, str]) -> PipelineSet
 def triton(
     pipeline_settings: PipelineSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TritonServer]:
-    try:
-        server = TritonServer(
-            pipeline_settings.model_repository,
-            tmp_path_factory.mktemp("triton"),
-            models=deployed_models(pipeline_settings.model_repository),
-        )
-    except MissingToolError as exc:
-        pytest.skip(f"tritonserver missing: {exc}")
-    with server:
+    repository = pipeline_settings.model_repository
+    with _or_skip(
+        "tritonserver",
+        lambda: TritonServer(
+            repository, tmp_path_factory.mktemp("triton"), models=deployed_models(repository)
+        ),
+    ) as server:
         yield server
 
 

@@ -8,17 +8,23 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import np_to_triton_dtype
 
 from gateway.auth import hash_key
+from trademaster.launchers.process import free_port, log_tail, stop_process
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.triton import TritonServer
 from trademaster.pipeline.airflow_runner import settings_environment
-from trademaster.serving.process import free_port, log_tail, stop_process
 from trademaster.settings import PipelineSettings
 from trademaster.stack import deployed_models, gateway_base_environment
 
@@ -33,18 +39,27 @@ API_KEYS = json.dumps(
 )
 
 
-def pipeline_test_settings(root: Path, redis_port: int, **overrides: Any) -> PipelineSettings:
-    """The default sizes (what `make up` trains on; smaller data leave the gates too little
-    evidence to promote every model) with another seed, so the tests see other data than a
-    developer's `make up`. About 3 minutes for the whole DAG."""
+def isolated_settings(root: Path, **overrides: Any) -> PipelineSettings:
+    """Test settings whose data and model repository lie under ``root`` (seed 11 unless
+    overridden), so that a test neither reads nor writes a developer's files."""
     values: dict[str, Any] = {"seed": 11, **overrides}
     return PipelineSettings(
         environment="test",
         data_dir=root / "var",
-        feature_store_root=root / "feature_store",
         model_repository=root / "model_repository",
-        online_store_redis=f"127.0.0.1:{redis_port}",
         **values,
+    )
+
+
+def pipeline_test_settings(root: Path, redis_port: int, **overrides: Any) -> PipelineSettings:
+    """The default sizes (what `make up` trains on; smaller data leave the gates too little
+    evidence to promote every model) with another seed, so the tests see other data than a
+    developer's `make up`. About 3 minutes for the whole DAG."""
+    return isolated_settings(
+        root,
+        feature_store_root=root / "feature_store",
+        online_store_redis=f"127.0.0.1:{redis_port}",
+        **overrides,
     )
 
 
@@ -126,6 +141,22 @@ def running_gateway(
         stop_process(process, grace_s=10)
 
 
+@contextmanager
+def risk_gateway(
+    settings: PipelineSettings,
+    cache: RedisServer,
+    triton: TritonServer,
+    log_path: Path,
+    **options: Any,
+) -> Iterator[Gateway]:
+    """A gateway that requires only the risk model, on its own cache and Triton;
+    ``options`` go to :func:`running_gateway`."""
+    with running_gateway(
+        settings, cache.url, triton.grpc_url, log_path, required_models=[RISK_MODEL], **options
+    ) as gateway:
+        yield gateway
+
+
 def _wait(gateway: Gateway, path: str, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     last = "no answer"
@@ -171,3 +202,34 @@ def metric_total(text: str, name: str, default: float | None = None, **labels: s
         return default
     selector = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
     raise AssertionError(f"metric {name}{{{selector}}} not exposed")
+
+
+TritonProtocol = Literal["grpc", "http"]
+
+
+def triton_inputs(client_module: Any, inputs: Mapping[str, np.ndarray]) -> list[Any]:
+    """One ``InferInput`` of ``client_module`` (tritonclient.grpc, .grpc.aio or .http) per
+    array, named by its key; the Triton datatype follows the array's dtype."""
+    tensors = []
+    for name, array in inputs.items():
+        tensor = client_module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        tensor.set_data_from_numpy(array)
+        tensors.append(tensor)
+    return tensors
+
+
+def triton_infer(
+    protocol: TritonProtocol,
+    url: str,
+    model: str,
+    inputs: Mapping[str, np.ndarray],
+    outputs: tuple[str, ...],
+) -> list[np.ndarray]:
+    """One request to ``model`` over gRPC or HTTP; the named outputs, in that order."""
+    client_module: Any = grpcclient if protocol == "grpc" else httpclient
+    client = client_module.InferenceServerClient(url)
+    try:
+        result = client.infer(model, triton_inputs(client_module, inputs))
+        return [np.asarray(result.as_numpy(name)) for name in outputs]
+    finally:
+        client.close()

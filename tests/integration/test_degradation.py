@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
 
+import httpx
 import pytest
 
-from tests.integration.stack import RISK_MODEL, Gateway, metric_total, running_gateway, wait_for
+from tests.integration.stack import RISK_MODEL, Gateway, metric_total, risk_gateway, wait_for
 from trademaster.features.build import apply_and_materialize
-from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.triton import TritonServer
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.triton import TritonServer
 from trademaster.settings import PipelineSettings
 
 pytestmark = pytest.mark.integration
@@ -51,12 +52,11 @@ def isolated(
             update={"online_store_redis": f"127.0.0.1:{online.port}"}
         )
         apply_and_materialize(settings)
-        with running_gateway(
+        with risk_gateway(
             settings,
-            cache.url,
-            triton.grpc_url,
+            cache,
+            triton,
             root / "gateway.log",
-            required_models=[RISK_MODEL],
             extra_env={
                 "GATEWAY_TRITON_TIMEOUT_S": str(TRITON_TIMEOUT_S),
                 "GATEWAY_FEAST_TIMEOUT_S": str(FEAST_TIMEOUT_S),
@@ -69,6 +69,13 @@ def isolated(
 def _fresh_body() -> dict[str, object]:
     """A request nobody asked before, so it cannot be answered from the cache."""
     return {"user_id": next(_users), "symbol": "SYN006"}
+
+
+def _timed_fresh_predict(client: httpx.Client) -> tuple[httpx.Response, float]:
+    """A fresh /predict and the seconds it took to answer."""
+    started = time.monotonic()
+    response = client.post("/predict", json=_fresh_body())
+    return response, time.monotonic() - started
 
 
 def test_cache_redis_down_predictions_still_served(isolated: Isolated) -> None:
@@ -96,9 +103,7 @@ def test_cache_redis_down_predictions_still_served(isolated: Isolated) -> None:
 def test_triton_down_gives_503_quickly_then_recovers(isolated: Isolated) -> None:
     with isolated.gateway.client() as client:
         isolated.triton.stop()
-        started = time.monotonic()
-        down = client.post("/predict", json=_fresh_body())
-        took = time.monotonic() - started
+        down, took = _timed_fresh_predict(client)
         wait_for(lambda: client.get("/ready").status_code == 503, 5, "/ready to turn 503")
 
         isolated.triton.start()
@@ -113,9 +118,7 @@ def test_triton_down_gives_503_quickly_then_recovers(isolated: Isolated) -> None
 def test_feast_online_store_down_gives_503_features_unavailable(isolated: Isolated) -> None:
     with isolated.gateway.client() as client:
         isolated.online.kill()
-        started = time.monotonic()
-        down = client.post("/predict", json=_fresh_body())
-        took = time.monotonic() - started
+        down, took = _timed_fresh_predict(client)
 
         isolated.online.restart()  # empty: nothing persisted, features must be reloaded
         empty = client.post("/predict", json=_fresh_body())

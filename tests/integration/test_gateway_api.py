@@ -136,9 +136,11 @@ def test_stale_features_are_flagged_and_counted(gateway: Gateway) -> None:
 def test_openapi_documents_errors_and_the_api_key(gateway: Gateway) -> None:
     with gateway.client() as client:
         spec = client.get("/openapi.json").json()
-    for path in ("/predict", "/batch_predict"):
+    # /batch_predict answers a dependency failure in the rows it concerns, never with 503.
+    documented = {"/predict": {"503"}, "/batch_predict": set()}
+    for path, extra in documented.items():
         responses = spec["paths"][path]["post"]["responses"]
-        assert {"200", "401", "403", "404", "413", "422", "503"} <= set(responses)
+        assert {"200", "401", "403", "404", "413", "422", *extra} <= set(responses)
         assert spec["paths"][path]["post"]["security"]
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
 

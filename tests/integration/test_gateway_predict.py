@@ -179,3 +179,23 @@ def test_operational_endpoints(gateway: Gateway) -> None:
         assert metric_total(metrics, name, model_name=RISK_MODEL) >= 1
     assert "ml_prediction_errors_total" in metrics
     assert 'model_name="no-such-model"' not in metrics  # client input never becomes a label
+
+
+def test_a_sentiment_batch_larger_than_the_models_max_batch_size_succeeds(
+    gateway: Gateway,
+) -> None:
+    # The ensemble's max_batch_size is 128: the gateway splits 1,000 rows into several calls.
+    # Distinct texts, so the cache answers none of them.
+    rows = [
+        {"model_name": "sentiment-analyzer", "text": f"Acme {i} beats estimates"}
+        for i in range(1000)
+    ]
+    with gateway.client() as client:
+        batch = client.post("/batch_predict", json={"rows": rows}, timeout=120)
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    failed = [(i, r["detail"]) for i, r in enumerate(results) if not r["ok"]]
+    assert batch.json()["errors"] == 0, failed[:3]
+    assert len(results) == 1000
+    assert all(r["ok"] and -1.0 <= r["prediction"] <= 1.0 for r in results)
+    assert {r["cached"] for r in results} == {False}

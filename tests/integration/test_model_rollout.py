@@ -12,15 +12,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from exporters.risk_model import export_version
-from tests.integration.stack import RISK_MODEL, running_gateway, wait_for
+from exporters.risk import export_version
+from tests.integration.stack import RISK_MODEL, risk_gateway, wait_for
 from trademaster.features.store import feature_service_columns, open_feature_store
-from trademaster.serving.deploy import load_into_triton
-from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.triton import TritonServer
+from trademaster.launchers.deploy import load_into_triton
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.triton import TritonServer
+from trademaster.registry import RegisteredVersion
+from trademaster.risk.pipeline import train_and_register
 from trademaster.settings import PipelineSettings
-from trademaster.training.registry import RegisteredVersion
-from trademaster.training.risk_pipeline import train_and_register
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +65,12 @@ def test_ready_is_503_until_the_model_is_loaded(
     tmp_path: Path,
 ) -> None:
     with (
-        running_gateway(
+        risk_gateway(
             private_repository,
-            redis_server.url,
-            empty_triton.grpc_url,
+            redis_server,
+            empty_triton,
             tmp_path / "gateway.log",
             wait_for_ready=False,
-            required_models=[RISK_MODEL],
         ) as gateway,
         gateway.client() as client,
     ):
@@ -97,12 +96,8 @@ def test_new_version_is_served_and_the_cache_never_returns_the_old_answer(
     empty_triton.load_model(RISK_MODEL)
     body = {"user_id": USER_ID, "symbol": SYMBOL}
     with (
-        running_gateway(
-            private_repository,
-            redis_server.url,
-            empty_triton.grpc_url,
-            tmp_path / "gateway.log",
-            required_models=[RISK_MODEL],
+        risk_gateway(
+            private_repository, redis_server, empty_triton, tmp_path / "gateway.log"
         ) as gateway,
         gateway.client() as client,
     ):

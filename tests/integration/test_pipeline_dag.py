@@ -10,9 +10,9 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tests.integration.stack import RISK_MODEL
 from trademaster.features.store import open_feature_store
+from trademaster.pipeline.plan import MODELS, task_suffix
+from trademaster.registry import configure_mlflow
 from trademaster.settings import PipelineSettings
-from trademaster.training.catalog import MODELS
-from trademaster.training.registry import configure_mlflow
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ TASKS = (
     "validate_data",
     "engineer_features",
     *(
-        f"{step}_{model.task_suffix}"
+        f"{step}_{task_suffix(model)}"
         for model in MODELS
         for step in ("train", "validate", "export")
     ),

@@ -13,27 +13,25 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
-import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from exporters.registered import export_champion
+from tests.integration.stack import TritonProtocol, triton_infer, triton_inputs
+from trademaster.launchers.tools import ServingTools
+from trademaster.launchers.triton import TritonServer
+from trademaster.pipeline.catalog import definition as catalog_definition
 from trademaster.portfolio.optimizer import solve_portfolio
+from trademaster.portfolio.pipeline import MODEL_NAME, train_and_register
 from trademaster.portfolio.problems import PortfolioProblem, validation_problems
 from trademaster.portfolio.reference import objective_scale, solve_with_scipy, utility
 from trademaster.portfolio.solver_source import SOLVER_SOURCE, file_sha256
 from trademaster.portfolio.validation import bound_violation, sum_violation
-from trademaster.serving.tools import ServingTools
-from trademaster.serving.triton import TritonServer
 from trademaster.settings import PipelineSettings
-from trademaster.training.catalog import ModelDefinition
-from trademaster.training.portfolio_pipeline import MODEL_NAME, train_and_register
 from trademaster.training.promotion import validate_candidate
 
 pytestmark = pytest.mark.integration
 
-DEFINITION = ModelDefinition(
-    MODEL_NAME, "trademaster.training.portfolio_pipeline", "exporters.portfolio"
-)
+DEFINITION = catalog_definition(MODEL_NAME)
 # Weights come back as float32: utilities agree to float32 rounding, not to 1e-8.
 SERVED_TOLERANCE = 1e-6
 
@@ -54,9 +52,9 @@ def served(tools: ServingTools, tmp_path_factory: pytest.TempPathFactory) -> Ite
         environment="test", data_dir=root / "var", model_repository=root / "model_repository"
     )
     candidate = train_and_register(settings)
-    decision = validate_candidate(settings, DEFINITION, candidate)
+    decision = validate_candidate(settings, DEFINITION.name, DEFINITION.training.decide, candidate)
     assert decision["promoted"], decision["reason"]
-    export_champion(settings, DEFINITION)
+    export_champion(settings, DEFINITION.name, DEFINITION.exporter.export_version)
     with TritonServer(settings.model_repository, root / "work", [MODEL_NAME], tools=tools) as s:
         yield Served(s, settings, int(candidate["version"]))
 
@@ -81,30 +79,9 @@ def _inputs(problem: PortfolioProblem) -> Inputs:
     }
 
 
-def _grpc_solve(url: str, inputs: Inputs) -> np.ndarray:
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        tensors = []
-        for name, array in inputs.items():
-            tensor = grpcclient.InferInput(name, list(array.shape), "FP32")
-            tensor.set_data_from_numpy(array)
-            tensors.append(tensor)
-        return np.asarray(client.infer(MODEL_NAME, tensors).as_numpy("weights"))
-    finally:
-        client.close()
-
-
-def _http_solve(url: str, inputs: Inputs) -> np.ndarray:
-    client = httpclient.InferenceServerClient(url)
-    try:
-        tensors = []
-        for name, array in inputs.items():
-            tensor = httpclient.InferInput(name, list(array.shape), "FP32")
-            tensor.set_data_from_numpy(array)
-            tensors.append(tensor)
-        return np.asarray(client.infer(MODEL_NAME, tensors).as_numpy("weights"))
-    finally:
-        client.close()
+def _solve(protocol: TritonProtocol, url: str, inputs: Inputs) -> np.ndarray:
+    (weights,) = triton_infer(protocol, url, MODEL_NAME, inputs, ("weights",))
+    return weights
 
 
 async def _grpc_gather(url: str, requests: list[Inputs]) -> list[np.ndarray | Exception]:
@@ -112,12 +89,8 @@ async def _grpc_gather(url: str, requests: list[Inputs]) -> list[np.ndarray | Ex
     async with grpcaio.InferenceServerClient(url) as client:
 
         async def one(inputs: Inputs) -> np.ndarray:
-            tensors = []
-            for name, array in inputs.items():
-                tensor = grpcaio.InferInput(name, list(array.shape), "FP32")
-                tensor.set_data_from_numpy(array)
-                tensors.append(tensor)
-            return np.asarray((await client.infer(MODEL_NAME, tensors)).as_numpy("weights"))
+            result = await client.infer(MODEL_NAME, triton_inputs(grpcaio, inputs))
+            return np.asarray(result.as_numpy("weights"))
 
         return list(await asyncio.gather(*(one(r) for r in requests), return_exceptions=True))
 
@@ -136,12 +109,12 @@ def _assert_optimal(problem: PortfolioProblem, weights: np.ndarray) -> None:
 
 def test_grpc_answers_match_scipy_on_20_random_problems(served: Served) -> None:
     for problem in validation_problems(20, seed=2024):
-        _assert_optimal(problem, _grpc_solve(served.server.grpc_url, _inputs(problem)))
+        _assert_optimal(problem, _solve("grpc", served.server.grpc_url, _inputs(problem)))
 
 
 def test_http_answers_match_scipy_on_20_random_problems(served: Served) -> None:
     for problem in validation_problems(20, seed=2025):
-        _assert_optimal(problem, _http_solve(served.server.http_url, _inputs(problem)))
+        _assert_optimal(problem, _solve("http", served.server.http_url, _inputs(problem)))
 
 
 def test_refused_requests_fail_alone_while_concurrent_good_ones_succeed(served: Served) -> None:
@@ -170,7 +143,7 @@ def test_a_refused_problem_is_a_400_over_http(served: Served) -> None:
     infeasible = {**_inputs(problem), "max_weight": np.array([0.5 / problem.n], np.float32)}
 
     with pytest.raises(InferenceServerException, match="infeasible") as info:
-        _http_solve(served.server.http_url, infeasible)
+        _solve("http", served.server.http_url, infeasible)
 
     assert info.value.status() == "400"
 
@@ -182,7 +155,7 @@ def test_omitted_options_take_the_config_defaults(served: Served, n: int, cap: f
     mu = chosen.expected_returns[:n].astype(np.float32)
     sigma = chosen.covariance[:n, :n].astype(np.float32)
 
-    weights = _grpc_solve(served.server.grpc_url, {"expected_returns": mu, "covariance": sigma})
+    weights = _solve("grpc", served.server.grpc_url, {"expected_returns": mu, "covariance": sigma})
 
     expected = solve_portfolio(mu, sigma, cap, 3.0).weights
     np.testing.assert_allclose(weights, expected, atol=1e-6)
@@ -216,7 +189,7 @@ def test_the_gpu_config_loads_and_serves_on_cpu(
             config = client.get_model_config(MODEL_NAME).config
         finally:
             client.close()
-        weights = _grpc_solve(gpu_node.grpc_url, _inputs(problem))
+        weights = _solve("grpc", gpu_node.grpc_url, _inputs(problem))
 
     assert [group.count for group in config.instance_group] == [4]
     _assert_optimal(problem, weights)

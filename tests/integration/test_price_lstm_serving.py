@@ -12,19 +12,19 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
 from exporters import price_lstm
+from tests.integration.stack import TritonProtocol, isolated_settings, triton_infer
+from trademaster import registry
 from trademaster.features.price_window import N_FEATURES, WINDOW
-from trademaster.serving.tools import ServingTools
-from trademaster.serving.triton import TritonServer
+from trademaster.launchers.tools import ServingTools
+from trademaster.launchers.triton import TritonServer
+from trademaster.pipeline.catalog import definition as catalog_definition
+from trademaster.price_lstm.model import PriceLSTM, PriceTrainingConfig
+from trademaster.price_lstm.pipeline import MODEL_NAME, REAL_SYMBOLS, train_and_register
+from trademaster.price_lstm.walkforward import WalkForwardConfig
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import ModelDefinition
-from trademaster.training.price_model import PriceLSTM, PriceTrainingConfig
-from trademaster.training.price_pipeline import MODEL_NAME, REAL_SYMBOLS, train_and_register
-from trademaster.training.price_walkforward import WalkForwardConfig
 from trademaster.training.promotion import validate_candidate
 from trademaster.warehouse.build import build_warehouse
 
@@ -52,11 +52,8 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("price_lstm")
-    settings = PipelineSettings(
-        environment="test",
-        data_dir=root / "var",
-        model_repository=root / "model_repository",
-        seed=11,
+    settings = isolated_settings(
+        root,
         n_users=20,
         n_trades=500,
         n_generated_symbols=5,
@@ -90,24 +87,9 @@ def _torch_forecast(model: torch.nn.Module, windows: np.ndarray) -> np.ndarray:
         return np.asarray(model(torch.from_numpy(windows)).numpy())
 
 
-def _grpc_forecast(url: str, windows: np.ndarray) -> np.ndarray:
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        tensor = grpcclient.InferInput("window", list(windows.shape), "FP32")
-        tensor.set_data_from_numpy(windows)
-        return np.asarray(client.infer(MODEL_NAME, [tensor]).as_numpy("forecast"))
-    finally:
-        client.close()
-
-
-def _http_forecast(url: str, windows: np.ndarray) -> np.ndarray:
-    client = httpclient.InferenceServerClient(url)
-    try:
-        tensor = httpclient.InferInput("window", list(windows.shape), "FP32")
-        tensor.set_data_from_numpy(windows)
-        return np.asarray(client.infer(MODEL_NAME, [tensor]).as_numpy("forecast"))
-    finally:
-        client.close()
+def _served_forecast(protocol: TritonProtocol, url: str, windows: np.ndarray) -> np.ndarray:
+    (forecast,) = triton_infer(protocol, url, MODEL_NAME, {"window": windows}, ("forecast",))
+    return forecast
 
 
 def test_walk_forward_metrics_cover_every_real_series(trained: Trained) -> None:
@@ -154,11 +136,11 @@ def test_export_parity_on_real_windows(trained: Trained) -> None:
 
 
 def test_promotion_rule_runs_through_the_generic_validation(trained: Trained) -> None:
-    definition = ModelDefinition(
-        MODEL_NAME, "trademaster.training.price_pipeline", "exporters.price_lstm"
-    )
+    definition = catalog_definition(MODEL_NAME)
 
-    outcome = validate_candidate(trained.settings, definition, trained.candidate)
+    outcome = validate_candidate(
+        trained.settings, definition.name, definition.training.decide, trained.candidate
+    )
 
     assert outcome["candidate_version"] == trained.candidate["version"]
     assert "zero-return" in outcome["reason"]
@@ -167,14 +149,12 @@ def test_promotion_rule_runs_through_the_generic_validation(trained: Trained) ->
 @pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_served_forecast_matches_torch(
-    trained: Trained, server: TritonServer, protocol: str, batch: int
+    trained: Trained, server: TritonServer, protocol: TritonProtocol, batch: int
 ) -> None:
     windows = trained.windows[:batch]
+    url = server.grpc_url if protocol == "grpc" else server.http_url
 
-    if protocol == "grpc":
-        served = _grpc_forecast(server.grpc_url, windows)
-    else:
-        served = _http_forecast(server.http_url, windows)
+    served = _served_forecast(protocol, url, windows)
 
     assert served.dtype == np.float32
     assert served.shape == (batch, 3)
@@ -196,7 +176,9 @@ def test_onnx_artifact_agrees_with_torch_and_the_server(
     onnx = np.asarray(session.run(["forecast"], {"window": windows})[0])
 
     np.testing.assert_allclose(onnx, _torch_forecast(trained.model, windows), atol=TOLERANCE)
-    np.testing.assert_allclose(onnx, _grpc_forecast(server.grpc_url, windows), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        onnx, _served_forecast("grpc", server.grpc_url, windows), atol=TOLERANCE
+    )
 
 
 def test_served_config_tells_the_gateway_how_to_read_the_model(server: TritonServer) -> None:

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.stack import pipeline_test_settings
+from trademaster.behavior import pipeline as behavior_pipeline
 from trademaster.features.build import build_offline_features, feast_objects
 from trademaster.features.store import open_feature_store
-from trademaster.serving.redis_server import RedisServer
+from trademaster.launchers.redis_server import RedisServer
 from trademaster.settings import PipelineSettings
-from trademaster.training import behavior_pipeline, gates
+from trademaster.training import gates
 from trademaster.warehouse.build import build_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
@@ -35,7 +36,7 @@ def test_the_behaviour_decision_is_the_one_its_intervals_support(
         end_date=end_date,
     )
     build_warehouse(settings)
-    build_offline_features(settings)
+    build_offline_features(settings, daily_sentiment=None)
     store_root = settings.feature_store_root.resolve()
     open_feature_store(store_root, settings.online_store_redis).apply(feast_objects(store_root))
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from trademaster.serving.redis_server import RedisServer, find_redis_server
-from trademaster.serving.tools import MissingToolError
+from trademaster.launchers.redis_server import RedisServer, find_redis_server
+from trademaster.launchers.tools import MissingToolError
 
 pytestmark = pytest.mark.integration
 

@@ -10,21 +10,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from exporters.risk_model import export_version
+from exporters.risk import export_version
 from tests.integration.stack import (
     ADMIN_KEY,
     RISK_MODEL,
     Gateway,
     metric_total,
-    running_gateway,
+    risk_gateway,
     wait_for,
 )
-from trademaster.serving.deploy import load_into_triton
-from trademaster.serving.redis_server import RedisServer
-from trademaster.serving.triton import TritonServer
+from trademaster.launchers.deploy import load_into_triton
+from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.triton import TritonServer
+from trademaster.registry import RegisteredVersion
+from trademaster.risk.pipeline import train_and_register
 from trademaster.settings import PipelineSettings
-from trademaster.training.registry import RegisteredVersion
-from trademaster.training.risk_pipeline import train_and_register
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +48,7 @@ def two_versions(
         version = RegisteredVersion(RISK_MODEL, candidate["version"], candidate["run_id"])
         export_version(settings, version)
         load_into_triton(triton.http_url, RISK_MODEL)
-        with running_gateway(
-            settings,
-            cache.url,
-            triton.grpc_url,
-            root / "gateway.log",
-            required_models=[RISK_MODEL],
-        ) as gateway:
+        with risk_gateway(settings, cache, triton, root / "gateway.log") as gateway:
             with gateway.client() as client:
                 wait_for(
                     lambda: _versions(client) == [1, version.version], 10, "both versions ready"
@@ -161,5 +155,6 @@ def test_a_rollout_to_a_version_that_is_not_loaded_is_refused(
 ) -> None:
     gateway, _ = two_versions
     response = _set_rollout(gateway, canary_version=99, canary_weight=0.1)
-    assert response.status_code == 422
+    assert response.status_code == 409  # valid by the schema; conflicts with what is loaded
+    assert response.json()["error"] == "version_not_loaded"
     assert "99" in response.json()["detail"]

@@ -13,36 +13,39 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from exporters.registered import export_champion
 from exporters.sentiment import ENCODER, ENSEMBLE, HEAD, TOKENIZER
-from tests.integration.stack import metric_total
-from trademaster.serving.tools import ServingTools
-from trademaster.serving.triton import TritonServer
-from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import ModelDefinition
-from trademaster.training.promotion import validate_candidate
-from trademaster.training.sentiment_encoder import (
+from tests.integration.stack import (
+    TritonProtocol,
+    isolated_settings,
+    metric_total,
+    triton_infer,
+    triton_inputs,
+)
+from trademaster import registry
+from trademaster.launchers.tools import ServingTools
+from trademaster.launchers.triton import TritonServer
+from trademaster.pipeline.catalog import definition as catalog_definition
+from trademaster.sentiment.encoder import (
     load_encoder,
     load_tokenizer,
     tokenize,
     torch_runner,
 )
-from trademaster.training.sentiment_model import ScoredHead
-from trademaster.training.sentiment_pipeline import score_headlines, train_and_register
+from trademaster.sentiment.model import ScoredHead
+from trademaster.sentiment.pipeline import score_headlines, train_and_register
+from trademaster.settings import PipelineSettings
+from trademaster.training.promotion import validate_candidate
 from trademaster.warehouse.headlines import generate_headlines, is_held_out
 from trademaster.warehouse.market import business_calendar, generate_symbols
 
 pytestmark = pytest.mark.integration
 
-DEFINITION = ModelDefinition(
-    ENSEMBLE, "trademaster.training.sentiment_pipeline", "exporters.sentiment", True
-)
+DEFINITION = catalog_definition(ENSEMBLE)
 STEPS = (TOKENIZER, ENCODER, HEAD)
 ATOL = 1e-4
 
@@ -78,17 +81,17 @@ def _torch_reference(settings: PipelineSettings, texts: list[str]) -> tuple[np.n
 @pytest.fixture(scope="module")
 def served(tools: ServingTools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("sentiment")
-    settings = PipelineSettings(
-        environment="test",
-        data_dir=root / "var",
-        model_repository=root / "model_repository",
-        seed=11,
-    )
+    settings = isolated_settings(root)
     registry.configure_mlflow(settings)
     headlines = _headlines()
-    decision = validate_candidate(settings, DEFINITION, train_and_register(settings, headlines))
+    decision = validate_candidate(
+        settings,
+        DEFINITION.name,
+        DEFINITION.training.decide,
+        train_and_register(settings, headlines),
+    )
     assert decision["promoted"], decision["reason"]
-    report = export_champion(settings, DEFINITION)
+    report = export_champion(settings, DEFINITION.name, DEFINITION.exporter.export_version)
     held_out = headlines[is_held_out(headlines["template_id"])]
     texts = held_out["headline"].drop_duplicates().sample(50, random_state=0).tolist()
     probabilities, scores = _torch_reference(settings, texts)
@@ -101,26 +104,12 @@ def _text_array(texts: list[str] | list[bytes]) -> np.ndarray:
     return np.array([[t.encode() if isinstance(t, str) else t] for t in texts], dtype=object)
 
 
-def _grpc_infer(url: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        tensor = grpcclient.InferInput("text", [len(texts), 1], "BYTES")
-        tensor.set_data_from_numpy(_text_array(texts))
-        result = client.infer(ENSEMBLE, [tensor])
-        return np.asarray(result.as_numpy("probabilities")), np.asarray(result.as_numpy("score"))
-    finally:
-        client.close()
-
-
-def _http_infer(url: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    client = httpclient.InferenceServerClient(url)
-    try:
-        tensor = httpclient.InferInput("text", [len(texts), 1], "BYTES")
-        tensor.set_data_from_numpy(_text_array(texts))
-        result = client.infer(ENSEMBLE, [tensor])
-        return np.asarray(result.as_numpy("probabilities")), np.asarray(result.as_numpy("score"))
-    finally:
-        client.close()
+def _infer(protocol: TritonProtocol, url: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and scores of a batch of texts, one per row."""
+    probabilities, scores = triton_infer(
+        protocol, url, ENSEMBLE, {"text": _text_array(texts)}, ("probabilities", "score")
+    )
+    return probabilities, scores
 
 
 async def _grpc_one_by_one(url: str, texts: list[bytes]) -> list[Any]:
@@ -128,9 +117,9 @@ async def _grpc_one_by_one(url: str, texts: list[bytes]) -> list[Any]:
     async with grpcaio.InferenceServerClient(url) as client:
 
         async def one(text: bytes) -> np.ndarray:
-            tensor = grpcaio.InferInput("text", [1, 1], "BYTES")
-            tensor.set_data_from_numpy(_text_array([text]))
-            result = await client.infer(ENSEMBLE, [tensor])
+            result = await client.infer(
+                ENSEMBLE, triton_inputs(grpcaio, {"text": _text_array([text])})
+            )
             return np.asarray(result.as_numpy("score"))
 
         return await asyncio.gather(*(one(t) for t in texts), return_exceptions=True)
@@ -192,7 +181,7 @@ def test_every_model_has_a_cpu_and_a_gpu_config(served: Served) -> None:
 
 
 def test_raw_text_over_grpc_matches_in_process_torch(served: Served) -> None:
-    probabilities, scores = _grpc_infer(served.server.grpc_url, served.texts)
+    probabilities, scores = _infer("grpc", served.server.grpc_url, served.texts)
 
     assert probabilities.shape == (50, 3)
     assert scores.shape == (50, 1)
@@ -202,7 +191,7 @@ def test_raw_text_over_grpc_matches_in_process_torch(served: Served) -> None:
 
 
 def test_raw_text_over_http_matches_in_process_torch(served: Served) -> None:
-    probabilities, scores = _http_infer(served.server.http_url, served.texts[:10])
+    probabilities, scores = _infer("http", served.server.http_url, served.texts[:10])
 
     np.testing.assert_allclose(probabilities, served.probabilities[:10], atol=ATOL)
     np.testing.assert_allclose(scores, served.scores[:10], atol=ATOL)
@@ -249,7 +238,7 @@ def test_text_that_is_not_utf8_gets_its_own_error(served: Served) -> None:
 
 
 def test_an_empty_headline_is_scored(served: Served) -> None:
-    probabilities, scores = _grpc_infer(served.server.grpc_url, [""])
+    probabilities, scores = _infer("grpc", served.server.grpc_url, [""])
 
     np.testing.assert_allclose(probabilities.sum(), 1.0, atol=1e-5)
     assert -1.0 <= float(scores[0, 0]) <= 1.0
@@ -260,8 +249,10 @@ def test_a_new_champion_is_served_by_reloading_the_ensemble(served: Served) -> N
     # version's head is the same and its answers must not change.
     settings, server = served.settings, served.server
     candidate = train_and_register(settings, _headlines())
-    assert validate_candidate(settings, DEFINITION, candidate)["promoted"]
-    report = export_champion(settings, DEFINITION)
+    assert validate_candidate(settings, DEFINITION.name, DEFINITION.training.decide, candidate)[
+        "promoted"
+    ]
+    report = export_champion(settings, DEFINITION.name, DEFINITION.exporter.export_version)
     new, old = str(report["version"]), str(served.export["version"])
 
     server.load_model(ENSEMBLE)
@@ -270,5 +261,5 @@ def test_a_new_champion_is_served_by_reloading_the_ensemble(served: Served) -> N
     for model in (ENSEMBLE, *STEPS):
         assert server.is_model_ready(model, new), model
         assert not server.is_model_ready(model, old), model
-    _, scores = _grpc_infer(server.grpc_url, served.texts)
+    _, scores = _infer("grpc", server.grpc_url, served.texts)
     np.testing.assert_allclose(scores, served.scores, atol=ATOL)

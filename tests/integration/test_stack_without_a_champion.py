@@ -9,21 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from exporters.deployment_status import read_statuses, status_path
-from tests.integration.stack import RISK_MODEL, run_cli
-from trademaster.settings import PipelineSettings
-from trademaster.training.catalog import MODELS
+from tests.integration.stack import RISK_MODEL, isolated_settings, run_cli
+from trademaster.contract.deployment_status import read_statuses, status_path
+from trademaster.pipeline.plan import MODELS
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 
 
 def test_a_model_without_champion_is_skipped_and_the_others_are_served(tmp_path: Path) -> None:
-    settings = PipelineSettings(
-        environment="test",
-        data_dir=tmp_path / "var",
+    settings = isolated_settings(
+        tmp_path,
         feature_store_root=tmp_path / "feature_store",
-        model_repository=tmp_path / "model_repository",
-        seed=11,
         n_users=300,
         n_trades=10_000,
         n_generated_symbols=6,
@@ -55,7 +51,7 @@ def test_a_model_without_champion_is_skipped_and_the_others_are_served(tmp_path:
     statuses = read_statuses(status_path(settings.model_repository))
     assert statuses[RISK_MODEL].deployed is False
     assert "AUC vs the prevalence baseline" in statuses[RISK_MODEL].reason
-    assert set(statuses) == {model.name for model in MODELS}
+    assert set(statuses) == {str(model) for model in MODELS}
     for name, status in statuses.items():
         if status.deployed:
             line = next(line for line in output.splitlines() if line.startswith(f"  {name}"))

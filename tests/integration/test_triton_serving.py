@@ -13,19 +13,17 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
-import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from exporters.model_spec import ModelSpec, TensorSpec
 from exporters.onnx_export import export_onnx, export_torchscript
 from exporters.triton_config import write_model_configs, write_model_version
-from tests.integration.stack import metric_total
-from trademaster.serving.perf_analyzer import run_perf_analyzer
-from trademaster.serving.process import ServerStartError
-from trademaster.serving.tools import MissingToolError, ServingTools
-from trademaster.serving.triton import TritonServer
+from tests.integration.stack import TritonProtocol, metric_total, triton_infer, triton_inputs
+from trademaster.launchers.perf_analyzer import run_perf_analyzer
+from trademaster.launchers.process import ServerStartError
+from trademaster.launchers.tools import MissingToolError, ServingTools
+from trademaster.launchers.triton import TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -106,24 +104,9 @@ def _onnx_scores(path: Path, inputs: np.ndarray, name: str = "features") -> np.n
     return np.asarray(session.run(None, {name: inputs})[0])
 
 
-def _http_infer(url: str, model: str, rows: np.ndarray) -> np.ndarray:
-    client = httpclient.InferenceServerClient(url)
-    try:
-        tensor = httpclient.InferInput("features", list(rows.shape), "FP32")
-        tensor.set_data_from_numpy(rows)
-        return np.asarray(client.infer(model, [tensor]).as_numpy("score"))
-    finally:
-        client.close()
-
-
-def _grpc_infer(url: str, model: str, rows: np.ndarray) -> np.ndarray:
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        tensor = grpcclient.InferInput("features", list(rows.shape), "FP32")
-        tensor.set_data_from_numpy(rows)
-        return np.asarray(client.infer(model, [tensor]).as_numpy("score"))
-    finally:
-        client.close()
+def _infer(protocol: TritonProtocol, url: str, model: str, rows: np.ndarray) -> np.ndarray:
+    (scores,) = triton_infer(protocol, url, model, {"features": rows}, ("score",))
+    return scores
 
 
 async def _grpc_gather(
@@ -133,10 +116,7 @@ async def _grpc_gather(
     async with grpcaio.InferenceServerClient(url) as client:
 
         async def one(batch: np.ndarray) -> np.ndarray:
-            datatype = "INT64" if batch.dtype == np.int64 else "FP32"
-            tensor = grpcaio.InferInput(name, list(batch.shape), datatype)
-            tensor.set_data_from_numpy(batch)
-            result = await client.infer(model, [tensor])
+            result = await client.infer(model, triton_inputs(grpcaio, {name: batch}))
             return np.asarray(result.as_numpy("score"))
 
         results = await asyncio.gather(*(one(b) for b in batches), return_exceptions=True)
@@ -155,7 +135,7 @@ def _metrics(server: TritonServer) -> str:
 def test_http_inference_matches_onnxruntime(served: Served, batch: int) -> None:
     rows = _rows(batch, seed=batch)
 
-    scores = _http_infer(served.server.http_url, "mlp", rows)
+    scores = _infer("http", served.server.http_url, "mlp", rows)
 
     assert scores.dtype == np.float32
     assert scores.shape == (batch, 1)
@@ -166,7 +146,7 @@ def test_http_inference_matches_onnxruntime(served: Served, batch: int) -> None:
 def test_grpc_inference_matches_onnxruntime(served: Served, batch: int) -> None:
     rows = _rows(batch, seed=100 + batch)
 
-    scores = _grpc_infer(served.server.grpc_url, "mlp", rows)
+    scores = _infer("grpc", served.server.grpc_url, "mlp", rows)
 
     assert scores.shape == (batch, 1)
     np.testing.assert_allclose(scores, _onnx_scores(served.mlp, rows), atol=1e-5)
@@ -182,7 +162,7 @@ def test_stub_runs_in_the_serving_venv_with_numpy_1(served: Served, tools: Servi
 def test_torchscript_model_is_served_by_the_same_runner(served: Served) -> None:
     rows = _rows(64, seed=7)
 
-    scores = _grpc_infer(served.server.grpc_url, "mlp_ts", rows)
+    scores = _infer("grpc", served.server.grpc_url, "mlp_ts", rows)
 
     with torch.no_grad():
         expected = served.mlp_torch(torch.from_numpy(rows)).numpy()
@@ -190,7 +170,7 @@ def test_torchscript_model_is_served_by_the_same_runner(served: Served) -> None:
 
 
 def test_metrics_endpoint_counts_successes(served: Served) -> None:
-    _grpc_infer(served.server.grpc_url, "mlp", _rows(1))
+    _infer("grpc", served.server.grpc_url, "mlp", _rows(1))
 
     text = _metrics(served.server)
 
@@ -267,7 +247,7 @@ def test_new_version_is_loaded_and_served(served: Served) -> None:
     server.load_model("mlp_versions")
     assert server.is_model_ready("mlp_versions", "1")
     np.testing.assert_allclose(
-        _http_infer(server.http_url, "mlp_versions", rows), _onnx_scores(v1, rows), atol=1e-5
+        _infer("http", server.http_url, "mlp_versions", rows), _onnx_scores(v1, rows), atol=1e-5
     )
 
     write_model_version(repo, spec, 2, v2)
@@ -279,7 +259,7 @@ def test_new_version_is_loaded_and_served(served: Served) -> None:
     assert server.is_model_ready("mlp_versions", "2")
     assert not server.is_model_ready("mlp_versions", "1")
     np.testing.assert_allclose(
-        _http_infer(server.http_url, "mlp_versions", rows), _onnx_scores(v2, rows), atol=1e-5
+        _infer("http", server.http_url, "mlp_versions", rows), _onnx_scores(v2, rows), atol=1e-5
     )
 
     server.unload_model("mlp_versions")

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from exporters.registered import export_champion, exported_versions
 from tests.integration.stack import RISK_MODEL
+from trademaster import registry
 from trademaster.pipeline import tasks
+from trademaster.pipeline.catalog import definition as catalog_definition
+from trademaster.risk.pipeline import train_and_register
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import definition
 from trademaster.training.promotion import validate_candidate
-from trademaster.training.risk_pipeline import train_and_register
 from trademaster.warehouse.validation import DataValidationError
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,17 @@ def test_a_model_trained_on_shuffled_labels_is_rejected_and_not_deployed(
     served_before = exported_versions(repository, RISK_MODEL)
 
     broken = train_and_register(settings, shuffle_labels=True)
-    decision = validate_candidate(settings, definition(RISK_MODEL), broken)
-    export = export_champion(settings, definition(RISK_MODEL))
+    decision = validate_candidate(
+        settings,
+        catalog_definition(RISK_MODEL).name,
+        catalog_definition(RISK_MODEL).training.decide,
+        broken,
+    )
+    export = export_champion(
+        settings,
+        catalog_definition(RISK_MODEL).name,
+        catalog_definition(RISK_MODEL).exporter.export_version,
+    )
 
     assert broken["metrics"]["holdout_auc"] < 0.6
     assert decision["promoted"] is False

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from trademaster.launchers.postgres_server import PostgresServer
+from trademaster.launchers.tools import MissingToolError
 from trademaster.pipeline import tasks
-from trademaster.serving.postgres_server import PostgresServer
-from trademaster.serving.tools import MissingToolError
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
 from trademaster.warehouse.build import generate_frames, read_table

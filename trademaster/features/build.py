@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trademaster.features.market_features import compute_market_features
+from trademaster.features.market_features import SENTIMENT_SCORE, compute_market_features
 from trademaster.features.price_window import window_rows
 from trademaster.features.store import load_definitions, open_feature_store
 from trademaster.features.user_features import compute_user_features, position_table
@@ -40,17 +40,21 @@ class FeatureSummary:
         return asdict(self)
 
 
-def build_offline_features(settings: PipelineSettings) -> FeatureSummary:
-    """Computes user and market features from the warehouse into the offline parquet files."""
+def build_offline_features(
+    settings: PipelineSettings, daily_sentiment: pd.DataFrame | None
+) -> FeatureSummary:
+    """Computes user and market features from the warehouse into the offline parquet files.
+
+    ``daily_sentiment`` (symbol, bar_date, sentiment_score: the day's mean headline score by
+    the sentiment-analyzer champion, handed over by the pipeline) becomes the market
+    features' ``sentiment_score``; None (no champion yet) makes it 0, neutral."""
     market = read_table(settings, schema.market_data)
     trades = read_table(settings, schema.trades)
     users = read_table(settings, schema.users)
     daily = daily_bars(market)
 
     log.info("market features for %d symbols", daily["symbol"].nunique())
-    market_features = with_sentiment(
-        settings, compute_market_features(daily), read_table(settings, schema.headlines)
-    )
+    market_features = with_sentiment(compute_market_features(daily), daily_sentiment)
     positions = position_table(trades, users, daily)
     first_trade_day = trades["ts"].min().normalize()
     snapshot_days = pd.bdate_range(first_trade_day, daily["ts"].max())
@@ -79,25 +83,16 @@ def build_offline_features(settings: PipelineSettings) -> FeatureSummary:
 
 
 def with_sentiment(
-    settings: PipelineSettings, market_features: pd.DataFrame, headlines: pd.DataFrame
+    market_features: pd.DataFrame, daily_sentiment: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Adds ``sentiment_score``: the day's mean headline score by the sentiment-analyzer
-    champion (0, neutral, on days without headlines or while there is no champion)."""
-    from trademaster.training.sentiment_pipeline import (
-        NoChampion,
-        daily_sentiment,
-        score_headlines,
-    )
-
-    try:
-        scores = score_headlines(settings, headlines)
-    except NoChampion as exc:
-        log.warning("sentiment_score set to 0: %s", exc)
-        return market_features.assign(sentiment_score=np.float32(0.0))
-    daily = daily_sentiment(headlines.assign(sentiment_score=scores))
-    log.info("sentiment scores of %d headlines, %d symbol-days", len(scores), len(daily))
-    merged = market_features.merge(daily, on=["symbol", "bar_date"], how="left")
-    return merged.assign(sentiment_score=merged["sentiment_score"].fillna(0.0).astype("float32"))
+    """Adds ``sentiment_score`` per symbol and day (0, neutral, on days without headlines or
+    while there is no sentiment champion)."""
+    if daily_sentiment is None:
+        log.warning("%s set to 0: no sentiment scores", SENTIMENT_SCORE)
+        return market_features.assign(**{SENTIMENT_SCORE: np.float32(0.0)})
+    log.info("sentiment scores of %d symbol-days", len(daily_sentiment))
+    merged = market_features.merge(daily_sentiment, on=["symbol", "bar_date"], how="left")
+    return merged.assign(**{SENTIMENT_SCORE: merged[SENTIMENT_SCORE].fillna(0.0).astype("float32")})
 
 
 def feast_objects(store_root: Path) -> list[Any]:

@@ -10,15 +10,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-MARKET_FEATURES = (
-    "price_volatility",
-    "volume_ma_20",
-    "rsi_14",
-    "return_5d",
-    "return_20d",
-    "close_to_ma50",
-    "atr_pct_14",
-)
+# Name -> description of the features computed from daily bars (the Feast view's schema is
+# built from this, in this order, followed by SENTIMENT_SCORE).
+MARKET_FEATURES: dict[str, str] = {
+    "price_volatility": "20-day annualised vol",
+    "volume_ma_20": "20-day mean volume",
+    "rsi_14": "14-day RSI (Wilder)",
+    "return_5d": "5-day return",
+    "return_20d": "20-day return",
+    "close_to_ma50": "Close / 50-day moving average - 1",
+    "atr_pct_14": "14-day ATR / close",
+}
+# Added by the feature build from the sentiment-analyzer champion's scores.
+SENTIMENT_SCORE = "sentiment_score"
+SENTIMENT_DESCRIPTION = "Mean sentiment-analyzer score of the session's (generated) headlines"
 WARMUP_BARS = 50
 
 

@@ -4,7 +4,7 @@ Each bar becomes ``N_FEATURES`` numbers that do not depend on the price level or
 unit (log ratios, a location in the bar's range, volume relative to the symbol's own recent
 volume), so one model serves daily equities, hourly FX and monthly crypto. Return-like
 features still carry the series' volatility; the model divides them by the window's realised
-volatility itself (``trademaster.training.price_model``), so nothing else is needed at serving
+volatility itself (``trademaster.price_lstm.model``), so nothing else is needed at serving
 time: a stored window is the whole model input.
 
 A window row describes a symbol after the close of its last bar; its ``event_timestamp`` is

@@ -10,18 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-USER_FEATURES = (
-    "avg_trade_size",
-    "trade_frequency",
-    "avg_holding_days",
-    "avg_leverage",
-    "risk_score",
-    "portfolio_diversity",
-    "win_rate",
-    "short_ratio",
-    "entry_momentum",
-    "trades_in_window",
-)
+# Name -> description (the Feast view's schema is built from this, in this order).
+USER_FEATURES: dict[str, str] = {
+    "avg_trade_size": "Mean notional, USD, 90 days",
+    "trade_frequency": "Positions opened per day",
+    "avg_holding_days": "Mean days held, closed",
+    "avg_leverage": "Mean leverage of positions opened",
+    "risk_score": "Levered exposure x concentration",
+    "portfolio_diversity": "1 - HHI of notional",
+    "win_rate": "Share of closed positions in profit",
+    "short_ratio": "Share of positions opened short",
+    "entry_momentum": "Mean 20-day return at entry",
+    "trades_in_window": "Positions opened in the window (0: no activity)",
+}
 WINDOW = pd.Timedelta(days=90)
 WINDOW_BUSINESS_DAYS = 63
 

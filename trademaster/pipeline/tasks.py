@@ -40,26 +40,28 @@ def validate_data(settings: PipelineSettings) -> dict[str, Any]:
 def engineer_features(settings: PipelineSettings) -> dict[str, Any]:
     """Offline parquet features, ``feast apply`` and materialisation into Redis."""
     from trademaster.features.build import apply_and_materialize, build_offline_features
+    from trademaster.sentiment.pipeline import champion_daily_sentiment
 
-    summary = build_offline_features(settings).as_dict()
+    summary = build_offline_features(settings, champion_daily_sentiment(settings)).as_dict()
     return {**summary, **apply_and_materialize(settings)}
 
 
 def train_model(settings: PipelineSettings, model_name: str) -> dict[str, Any]:
     """Trains ``model_name`` and registers it as a new version aliased ``challenger``."""
-    from trademaster.training.catalog import definition
+    from trademaster.pipeline.catalog import definition
 
-    return definition(model_name).training_module().train_and_register(settings)
+    return definition(model_name).training.train_and_register(settings)
 
 
 def validate_model(
     settings: PipelineSettings, model_name: str, candidate: dict[str, Any]
 ) -> dict[str, Any]:
     """Promotes the challenger to ``champion`` only if the model's rule accepts it."""
-    from trademaster.training.catalog import definition
+    from trademaster.pipeline.catalog import definition
     from trademaster.training.promotion import validate_candidate
 
-    return validate_candidate(settings, definition(model_name), candidate)
+    model = definition(model_name)
+    return validate_candidate(settings, model.name, model.training.decide, candidate)
 
 
 def export_and_deploy(
@@ -72,11 +74,14 @@ def export_and_deploy(
     (the DAG marks the task skipped; every other model goes on).
     """
     from exporters.registered import export_champion
-    from trademaster.serving.deploy import load_into_triton
-    from trademaster.training.catalog import definition
+    from trademaster.launchers.deploy import load_into_triton
+    from trademaster.pipeline.catalog import definition
 
     rejected = "" if decision["promoted"] else str(decision.get("reason", ""))
-    report = export_champion(settings, definition(model_name), rejected_because=rejected)
+    model = definition(model_name)
+    report = export_champion(
+        settings, model.name, model.exporter.export_version, rejected_because=rejected
+    )
     report["candidate_promoted"] = decision["promoted"]
     if settings.triton_url and report["exported"]:
         load_into_triton(settings.triton_url, model_name)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from trademaster import registry
 from trademaster.portfolio.solver_source import (
     SHA256_TAG,
     SOLVER_FILENAME,
@@ -23,7 +24,6 @@ from trademaster.portfolio.solver_source import (
     file_sha256,
 )
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
 
 log = logging.getLogger(__name__)
 

@@ -229,6 +229,15 @@ class GateResult:
         return self.rule.explain(self.interval)
 
 
+def champion_rule(metric: str, description: str, margin: float, note: str = "") -> GateRule:
+    """The rule every model has: not worse than the champion on ``metric`` (e.g. ``auc``) by
+    more than ``margin``, on the same held-out rows; skipped while there is no champion.
+    ``note`` follows the description (e.g. " (relative)")."""
+    return GateRule(
+        f"vs_champion_{metric}", f"{description} vs the champion{note}", "not_worse", margin, True
+    )
+
+
 def record(rules: Sequence[GateRule], intervals: Mapping[str, Interval]) -> dict[str, float]:
     """The measured intervals as metrics (``gate_<name>_diff|low|high``); a champion gate may
     be absent, any other missing or unknown gate is an error."""

@@ -7,36 +7,51 @@ module's ``decide``; gates compare on paired bootstrap intervals (``gates``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
+from trademaster import registry
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import ModelDefinition
 
 log = logging.getLogger(__name__)
 
 
-def validate_candidate(
-    settings: PipelineSettings, definition: ModelDefinition, candidate: dict[str, Any]
+def candidate_report(
+    version: registry.RegisteredVersion, metrics: Mapping[str, float]
 ) -> dict[str, Any]:
-    """Moves ``champion`` to the candidate if its model's rule accepts it; tags it either way."""
-    version = registry.RegisteredVersion(
-        definition.name, int(candidate["version"]), str(candidate["run_id"])
-    )
-    promoted, reason = definition.training_module().decide(candidate["metrics"], settings)
+    """What a training module returns for its new ``challenger`` (``validate_candidate``
+    reads it back)."""
+    return {
+        "model_name": version.name,
+        "version": version.version,
+        "run_id": version.run_id,
+        "metrics": dict(metrics),
+    }
+
+
+Decide = Callable[[Mapping[str, float], PipelineSettings], tuple[bool, str]]
+
+
+def validate_candidate(
+    settings: PipelineSettings, name: str, decide: Decide, candidate: dict[str, Any]
+) -> dict[str, Any]:
+    """Moves ``champion`` to the candidate if ``decide`` (the model's rule) accepts it; tags
+    it either way."""
+    version = registry.RegisteredVersion(name, int(candidate["version"]), str(candidate["run_id"]))
+    promoted, reason = decide(candidate["metrics"], settings)
     verdict = "promote" if promoted else "reject"
-    log.info("%s v%d: %s", definition.name, version.version, verdict)
+    log.info("%s v%d: %s", name, version.version, verdict)
     for part in reason.split("; "):
         log.info("  %s", part)
     if promoted:
         registry.promote(settings, version, reason)
     else:
         registry.reject(settings, version, reason)
-    current = registry.version_for_alias(settings, definition.name, registry.CHAMPION)
+    current = registry.version_for_alias(settings, name, registry.CHAMPION)
     return {
-        "model_name": definition.name,
+        "model_name": name,
         "candidate_version": version.version,
         "promoted": promoted,
         "reason": reason,

@@ -52,40 +52,30 @@ def fit_best_epoch(
     this small, intra-op threads cost far more in synchronisation than they save.
     """
     with torch_threads(1):
-        return _fit(model, loss_fn, train, valid, config)
-
-
-def _fit(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    train: tuple[torch.Tensor, torch.Tensor],
-    valid: tuple[torch.Tensor, torch.Tensor],
-    config: TrainingConfig,
-) -> tuple[float, int]:
-    x, y = train
-    vx, vy = valid
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    best_loss, best_epoch = float("inf"), 0
-    best_state = {key: value.clone() for key, value in model.state_dict().items()}
-    steps_per_epoch = max(1, -(-len(x) // config.batch_size))
-    epochs = max(config.epochs, -(-config.min_steps // steps_per_epoch))
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            optimiser.zero_grad()
-            loss_fn(model(x[batch]), y[batch]).backward()
-            optimiser.step()
+        x, y = train
+        vx, vy = valid
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        generator = torch.Generator().manual_seed(config.seed)
+        best_loss, best_epoch = float("inf"), 0
+        best_state = {key: value.clone() for key, value in model.state_dict().items()}
+        steps_per_epoch = max(1, -(-len(x) // config.batch_size))
+        epochs = max(config.epochs, -(-config.min_steps // steps_per_epoch))
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x), config.batch_size):
+                batch = order[start : start + config.batch_size]
+                optimiser.zero_grad()
+                loss_fn(model(x[batch]), y[batch]).backward()
+                optimiser.step()
+            model.eval()
+            with torch.no_grad():
+                validation_loss = float(loss_fn(model(vx), vy))
+            if validation_loss < best_loss:
+                best_loss, best_epoch = validation_loss, epoch + 1
+                best_state = {key: value.clone() for key, value in model.state_dict().items()}
+        model.load_state_dict(best_state)
         model.eval()
-        with torch.no_grad():
-            validation_loss = float(loss_fn(model(vx), vy))
-        if validation_loss < best_loss:
-            best_loss, best_epoch = validation_loss, epoch + 1
-            best_state = {key: value.clone() for key, value in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    model.eval()
-    return best_loss, best_epoch
+        return best_loss, best_epoch

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from trademaster.training.catalog import MODELS, ModelDefinition
+from trademaster.pipeline.plan import FEEDS_FEATURES, MODELS, task_suffix
 
 DAGS_FOLDER = Path(__file__).resolve().parents[3] / "dags"
 DAG_ID = "trademaster_training"
 SHARED_TASKS = ["extract", "validate_data", "engineer_features"]
 
 
-def _model_tasks(model: ModelDefinition) -> list[str]:
-    return [f"{step}_{model.task_suffix}" for step in ("train", "validate", "export")]
+def _model_tasks(model: str) -> list[str]:
+    return [f"{step}_{task_suffix(model)}" for step in ("train", "validate", "export")]
 
 
 ALL_TASKS = SHARED_TASKS + [task for model in MODELS for task in _model_tasks(model)]
@@ -69,10 +69,10 @@ def test_each_model_trains_validates_and_exports_after_its_inputs(dagbag: Any) -
 
     for model in MODELS:
         train, validate, export = _model_tasks(model)
-        inputs = "validate_data" if model.before_features else "engineer_features"
+        inputs = "validate_data" if model in FEEDS_FEATURES else "engineer_features"
         assert dag.get_task(train).upstream_task_ids == {inputs}
         assert dag.get_task(validate).upstream_task_ids == {train}
         assert dag.get_task(export).upstream_task_ids == {validate}
         assert dag.get_task(export).downstream_task_ids == set()
-        if model.before_features:
+        if model in FEEDS_FEATURES:
             assert "engineer_features" in dag.get_task(validate).downstream_task_ids

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from gateway.settings import GatewaySettings
+from trademaster.pipeline.plan import MODELS
 from trademaster.settings import PROJECT_ROOT, PipelineSettings
-from trademaster.training.catalog import MODELS
 
 K8S = PROJECT_ROOT / "k8s"
 MONITORING = PROJECT_ROOT / "monitoring"
@@ -304,7 +304,7 @@ def test_triton_runs_the_gpu_configs_of_every_model_on_a_gpu(docs: tuple[Doc, ..
     assert "--model-config-name=gpu" in args
     assert "--model-control-mode=explicit" in args
     loaded = [arg.split("=", 1)[1] for arg in args if arg.startswith("--load-model=")]
-    assert sorted(loaded) == sorted(model.name for model in MODELS)
+    assert sorted(loaded) == sorted(str(model) for model in MODELS)
     repository = next(arg for arg in args if arg.startswith("--model-repository="))
     assert repository == "--model-repository=$(TRITON_MODEL_REPOSITORY)"
     assert "TRITON_MODEL_REPOSITORY" in _config_data(docs, "triton-config")

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
@@ -21,12 +19,13 @@ from exporters.portfolio import (
     write_version,
 )
 from exporters.registered import export_champion, is_exported
+from tests.unit.portfolio.support import equal_weights, top_level_imports
+from trademaster import registry
+from trademaster.pipeline.catalog import definition as catalog_definition
 from trademaster.portfolio import optimizer
 from trademaster.portfolio.registration import log_solver_version
 from trademaster.portfolio.solver_source import SOLVER_FILENAME, SOLVER_SOURCE
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
-from trademaster.training.catalog import ModelDefinition
 
 SPEC = PortfolioServingSpec("portfolio-optimizer")
 
@@ -123,29 +122,13 @@ def test_an_existing_version_is_kept_unless_overwrite(tmp_path: Path) -> None:
 
 
 def test_the_model_template_imports_only_what_the_serving_env_has() -> None:
-    tree = ast.parse(portfolio.MODEL_TEMPLATE.read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(str(node.module).split(".")[0])
+    imported = top_level_imports(portfolio.MODEL_TEMPLATE)
 
     standard = {"__future__", "collections", "hashlib", "importlib", "json", "pathlib", "sys"}
     assert imported - standard - {"types", "typing"} == {"numpy", "triton_python_backend_utils"}
 
 
 def test_the_check_refuses_a_solver_that_is_not_optimal() -> None:
-    def equal_weights(mu: np.ndarray, *_: object) -> SimpleNamespace:
-        return SimpleNamespace(
-            weights=np.full(mu.size, 1.0 / mu.size),
-            converged=True,
-            duality_gap=0.0,
-            iterations=0,
-            polished=False,
-            covariance_repaired=False,
-        )
-
     with pytest.raises(ExportCheckError, match="utility differs from scipy's"):
         check_solver(SimpleNamespace(solve_portfolio=equal_weights), seed=1, cases=8)  # type: ignore[arg-type]
 
@@ -163,9 +146,9 @@ def test_export_writes_the_registered_solver_and_records_the_check(
 ) -> None:
     version = log_solver_version(store, "portfolio-optimizer", {}, {}, {"task": "t"})
     registry.promote(store, version, "test")
-    definition = ModelDefinition("portfolio-optimizer", "x", "exporters.portfolio")
+    definition = catalog_definition("portfolio-optimizer")
 
-    report = export_champion(store, definition)
+    report = export_champion(store, definition.name, definition.exporter.export_version)
 
     folder = store.model_repository / "portfolio-optimizer" / str(version.version)
     assert report["exported"]
@@ -175,7 +158,9 @@ def test_export_writes_the_registered_solver_and_records_the_check(
     assert (folder / SOLVER_FILENAME).read_bytes() == SOLVER_SOURCE.read_bytes()
     metrics = registry.run_metrics(store, version.run_id)
     assert metrics["export_max_rel_objective_diff"] == report["export_max_rel_objective_diff"]
-    assert not export_champion(store, definition)["exported"]
+    assert not export_champion(store, definition.name, definition.exporter.export_version)[
+        "exported"
+    ]
 
 
 def test_export_serves_the_registered_code_not_the_working_tree(

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from exporters.price_lstm import (
-    ExportParityError,
     check_parity,
     export_window_onnx,
     price_model_spec,
@@ -17,8 +16,10 @@ from exporters.price_lstm import (
     script_model,
 )
 from exporters.triton_config import render_cpu_config, render_gpu_config
+from trademaster.contract.parameters import Parameter
 from trademaster.features.price_window import N_FEATURES, VOLATILITY_SCALED
-from trademaster.training.price_model import PriceLSTM, scaling_statistics
+from trademaster.price_lstm.model import PriceLSTM, scaling_statistics
+from trademaster.training.parity import ExportParityError
 
 W = 30
 TAGS = {
@@ -74,12 +75,12 @@ def test_spec_takes_window_matrices_and_returns_three_numbers() -> None:
     assert spec.outputs[0].name == "forecast"
     assert spec.outputs[0].dims == (3,)
     assert spec.runtime == "torchscript"
-    assert spec.parameters["task"] == "regression_interval"
-    assert spec.parameters["feature_service"] == "price_model_v1"
-    assert spec.parameters["window"] == "30"
-    assert spec.parameters["features"] == "5"
-    assert spec.parameters["interval"] == "0.9"
-    assert spec.parameters["outputs"] == "point,lower,upper"
+    assert spec.parameters[Parameter.TASK] == "regression_interval"
+    assert spec.parameters[Parameter.FEATURE_SERVICE] == "price_model_v1"
+    assert spec.parameters[Parameter.WINDOW] == "30"
+    assert spec.parameters[Parameter.FEATURES] == "5"
+    assert spec.parameters[Parameter.INTERVAL] == "0.9"
+    assert spec.parameters[Parameter.OUTPUTS] == "point,lower,upper"
 
 
 def test_cpu_config_runs_torchscript_in_the_python_backend() -> None:

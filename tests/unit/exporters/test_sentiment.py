@@ -12,14 +12,17 @@ from exporters.sentiment import (
     encoder_spec,
     ensemble_spec,
     head_spec,
-    publish_version,
-    render_encoder_gpu_config,
     render_ensemble_config,
     render_tokenizer_config,
     tokenizer_spec,
+)
+from exporters.triton_config import (
+    publish_version_folder,
+    render_cpu_config,
+    render_gpu_config,
     write_configs,
 )
-from exporters.triton_config import render_cpu_config
+from trademaster.contract.parameters import Parameter
 
 
 def _steps(config: str) -> list[str]:
@@ -46,8 +49,8 @@ def test_the_ensemble_takes_text_and_answers_probabilities_and_score() -> None:
         ("probabilities", "FP32", (3,)),
         ("score", "FP32", (1,)),
     ]
-    assert spec.parameters["task"] == "text_sentiment"
-    assert spec.parameters["class_labels"] == "negative,neutral,positive"
+    assert spec.parameters[Parameter.TASK] == "text_sentiment"
+    assert spec.parameters[Parameter.CLASS_LABELS] == "negative,neutral,positive"
     assert (
         0
         < spec.max_batch_size
@@ -77,7 +80,7 @@ def test_the_tokenizer_is_a_python_model_on_cpu_for_both_targets() -> None:
 def test_the_encoder_runs_onnx_runtime_on_cpu_and_natively_on_gpu() -> None:
     spec = encoder_spec()
 
-    cpu, gpu = render_cpu_config(spec), render_encoder_gpu_config(spec)
+    cpu, gpu = render_cpu_config(spec), render_gpu_config(spec, precision_mode=None)
 
     assert 'backend: "python"' in cpu
     assert 'key: "intra_op_threads"' in cpu
@@ -110,8 +113,10 @@ def test_a_version_folder_is_replaced_whole(tmp_path: Path) -> None:
     second.write_text("two")
     repo = tmp_path / "repo"
 
-    publish_version(repo, TOKENIZER, 3, {"model.py": first, "tokenizer.json": first})
-    target = publish_version(repo, TOKENIZER, 3, {"model.py": second})
+    publish_version_folder(
+        repo, TOKENIZER, 3, {"model.py": first, "tokenizer.json": first}, overwrite=True
+    )
+    target = publish_version_folder(repo, TOKENIZER, 3, {"model.py": second}, overwrite=True)
 
     assert target == repo / TOKENIZER / "3"
     assert sorted(p.name for p in target.iterdir()) == ["model.py"]
@@ -121,6 +126,8 @@ def test_a_version_folder_is_replaced_whole(tmp_path: Path) -> None:
 
 def test_a_missing_source_leaves_no_half_written_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        publish_version(tmp_path, HEAD, 1, {"model.onnx": tmp_path / "absent.onnx"})
+        publish_version_folder(
+            tmp_path, HEAD, 1, {"model.onnx": tmp_path / "absent.onnx"}, overwrite=True
+        )
 
     assert list((tmp_path / HEAD).iterdir()) == []

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from exporters.deployment_status import ModelDeployment, record_status, status_path
 from gateway.catalog import ModelCatalog
 from gateway.errors import ModelNotFound, ModelNotReady
 from gateway.triton import RepositoryEntry, ServedModel
+from trademaster.contract.deployment_status import ModelDeployment, record_status, status_path
+from trademaster.contract.parameters import Parameter, TaskKind
 
 RISK = "risk-assessment-model"
 BEHAVIOUR = "behavioral-pattern-classifier"
@@ -27,8 +29,8 @@ class FakeTriton:
         return self.entries
 
 
-def _served(name: str) -> RepositoryEntry:
-    model = ServedModel(name, 3, "binary_risk", {}, ("features",), ("probability",))
+def _served(name: str, task: TaskKind = TaskKind.BINARY_CLASSIFICATION) -> RepositoryEntry:
+    model = ServedModel(name, 3, task, {Parameter.TASK: task}, ("features",), ("probability",), 8)
     return RepositoryEntry(name, "READY", (3,), model, {3: model})
 
 
@@ -93,3 +95,35 @@ def test_without_a_status_file_nothing_is_listed(tmp_path: Path) -> None:
     assert catalog.not_deployed() == {}
     with pytest.raises(ModelNotFound):
         catalog.resolve(BEHAVIOUR)
+
+
+def test_a_model_whose_config_breaks_the_contract_is_not_ready_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    problem = f"{BEHAVIOUR}: a multiclass_classification config needs class_labels"
+    broken = RepositoryEntry(BEHAVIOUR, "READY", (2,), problem=problem)
+    triton: Any = FakeTriton([_served(RISK), broken])
+    catalog = ModelCatalog(triton, 60.0, [RISK, BEHAVIOUR], tmp_path / "missing.json")
+
+    with caplog.at_level(logging.ERROR, logger="gateway.catalog"):
+        asyncio.run(catalog.refresh())
+        asyncio.run(catalog.refresh())
+
+    assert catalog.knows(BEHAVIOUR)
+    assert catalog.required_ready() == {RISK: True, BEHAVIOUR: False}
+    with pytest.raises(ModelNotReady, match=f"'{BEHAVIOUR}' cannot be served: {problem}$"):
+        catalog.resolve(BEHAVIOUR)
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged == [f"model {BEHAVIOUR} is not served: {problem}"]
+
+
+def test_ensemble_steps_are_hidden() -> None:
+    step = "sentiment-encoder"
+    triton: Any = FakeTriton([_served(RISK), _served(step, TaskKind.ENSEMBLE_STEP)])
+    catalog = ModelCatalog(triton, 60.0, [RISK])
+    asyncio.run(catalog.refresh())
+
+    assert [entry.name for entry in catalog.entries()] == [RISK]
+    assert not catalog.knows(step)
+    with pytest.raises(ModelNotFound, match=f"unknown model '{step}'"):
+        catalog.resolve(step)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.body_limit import BodySizeLimit
 from gateway.errors import (
@@ -11,6 +12,7 @@ from gateway.errors import (
     InvalidFeatures,
     ModelNotFound,
     ModelNotReady,
+    field_path,
     install_error_handlers,
 )
 
@@ -76,3 +78,39 @@ def test_unknown_route_and_oversized_body_are_json() -> None:
     assert streamed.status_code == 413
     assert small.json() == {"a": 1}
     assert per_path.status_code != 413  # within /big's own, larger limit
+
+
+def test_a_wrong_method_is_405_naming_the_allowed_ones() -> None:
+    with TestClient(_app()) as client:
+        response = client.delete("/echo")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_a_body_fastapi_cannot_read_is_422_not_400() -> None:
+    app = _app()
+
+    @app.get("/broken")
+    async def _broken() -> None:
+        raise StarletteHTTPException(400, "There was an error parsing the body")
+
+    with TestClient(app) as client:
+        response = client.get("/broken")
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_invalid_json_is_422_without_a_character_offset_as_field() -> None:
+    with TestClient(_app()) as client:
+        response = client.post(
+            "/echo", content=b"{nope", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == ""
+    assert "not valid JSON" in response.json()["detail"]
+
+
+def test_field_paths_leave_out_the_body_and_union_tags() -> None:
+    assert field_path(("body", "rows", 3, "portfolio-optimizer", "symbols")) == "rows.3.symbols"
+    assert field_path(("body", "steady", "canary_weight")) == "canary_weight"

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.unit.portfolio.support import top_level_imports
 from trademaster.portfolio import optimizer
 from trademaster.portfolio.optimizer import (
     PortfolioProblemError,
@@ -236,12 +236,6 @@ def test_an_iteration_cap_still_returns_feasible_weights(monkeypatch: pytest.Mon
 
 def test_the_served_solver_imports_nothing_but_numpy() -> None:
     # The exporter copies this file next to Triton's model.py (serving env: numpy, no scipy).
-    tree = ast.parse(Path(optimizer.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(str(node.module).split(".")[0])
+    imported = top_level_imports(Path(optimizer.__file__))
 
     assert imported <= {"__future__", "math", "dataclasses", "numpy"}

@@ -8,10 +8,10 @@ import mlflow
 import numpy as np
 import pytest
 
+from trademaster import registry
 from trademaster.portfolio import registration
 from trademaster.portfolio.solver_source import SHA256_TAG, SOLVER_SOURCE, file_sha256
 from trademaster.settings import PipelineSettings
-from trademaster.training import registry
 
 MODEL = "portfolio-test"
 

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
+from tests.unit.portfolio.support import equal_weights
 from trademaster.portfolio import validation
 from trademaster.portfolio.optimizer import solve_portfolio
 from trademaster.portfolio.problems import validation_problems
@@ -15,18 +14,6 @@ PROBLEMS = validation_problems(30, seed=3)
 @pytest.fixture(scope="module")
 def references() -> list[validation.TimedReference]:
     return validation.solve_references(PROBLEMS)
-
-
-def _equal_weights(mu: np.ndarray, sigma: np.ndarray, max_weight: float, gamma: float) -> object:
-    """A wrong solver that always answers equal weights (feasible, rarely optimal)."""
-    return SimpleNamespace(
-        weights=np.full(mu.size, 1.0 / mu.size),
-        converged=True,
-        duality_gap=0.0,
-        iterations=0,
-        polished=False,
-        covariance_repaired=False,
-    )
 
 
 def test_the_solver_passes(references: list[validation.TimedReference]) -> None:
@@ -41,7 +28,7 @@ def test_the_solver_passes(references: list[validation.TimedReference]) -> None:
 def test_a_wrong_solver_fails_on_the_objective(
     references: list[validation.TimedReference],
 ) -> None:
-    metrics = validation.summarise(validation.evaluate(PROBLEMS, references, _equal_weights))
+    metrics = validation.summarise(validation.evaluate(PROBLEMS, references, equal_weights))
 
     reasons = validation.failures(metrics)
 

@@ -1,0 +1,106 @@
+"""Portfolio weights: validation, forecasts of the holdings, per-request failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.errors import EntityNotFound, InvalidRequest
+from gateway.tasks.base import Prepared
+from gateway.tasks.portfolio import PortfolioAllocation
+from tests.unit.gateway.fakes import bench, request, unchecked_request
+from trademaster.contract.models import ModelName
+
+PORTFOLIO = ModelName.PORTFOLIO
+ADAPTER = PortfolioAllocation()
+
+
+def test_max_weight_must_allow_a_fully_invested_portfolio() -> None:
+    model = bench(PORTFOLIO).model
+    symbols = ["AAA", "BBB", "CCC"]
+
+    ADAPTER.validate(model, request(model_name=PORTFOLIO, symbols=symbols, max_weight=0.34))
+    with pytest.raises(InvalidRequest, match=r"at least 1/3 = 0.333333"):
+        ADAPTER.validate(model, request(model_name=PORTFOLIO, symbols=symbols, max_weight=0.3))
+    with pytest.raises(InvalidRequest, match=r"needs symbols"):
+        ADAPTER.validate(model, unchecked_request(PORTFOLIO))
+
+
+def test_inputs_come_from_one_read_and_one_forecast_of_all_holdings() -> None:
+    portfolios = bench(PORTFOLIO, price=2)
+    requests = [
+        request(model_name=PORTFOLIO, symbols=["AAA", "BBB"], risk_aversion=2.0),
+        request(model_name=PORTFOLIO, symbols=["BBB", "CCC"], max_weight=0.6),
+    ]
+
+    prepared = portfolios.prepare(ADAPTER, requests)
+
+    reads = portfolios.features.reads
+    assert len(reads) == 1
+    assert [row["symbol"] for row in reads[0][1]] == ["AAA", "BBB", "CCC"]
+    # Three distinct windows, price max_batch_size 2: two calls.
+    calls = portfolios.triton.calls_to(ModelName.PRICE)
+    assert [len(call.inputs["window"]) for call in calls] == [2, 1]
+    first, second = prepared
+    assert isinstance(first, Prepared)
+    assert isinstance(second, Prepared)
+    np.testing.assert_allclose(first.inputs["expected_returns"], [0.02, -0.01], atol=1e-6)
+    np.testing.assert_allclose(second.inputs["expected_returns"], [-0.01, 0.02], atol=1e-6)
+    assert first.inputs["covariance"].shape == (2, 2)
+    assert first.inputs["risk_aversion"].tolist() == [2.0]
+    assert "max_weight" not in first.inputs
+    assert second.inputs["max_weight"].tolist() == pytest.approx([0.6])
+
+
+def test_weights_and_the_interval_of_the_portfolio_return() -> None:
+    portfolios = bench(PORTFOLIO)
+
+    (answer,) = portfolios.answers(ADAPTER, [request(model_name=PORTFOLIO, symbols=["AAA", "BBB"])])
+
+    assert answer["prediction"] == {"AAA": pytest.approx(0.5), "BBB": pytest.approx(0.5)}
+    # Equal weights of (0.02, -0.01) -/+ 0.01, at the forecaster's declared level.
+    assert answer["confidence"] == {
+        "level": 0.9,
+        "lower": pytest.approx(-0.005, abs=1e-6),
+        "upper": pytest.approx(0.015, abs=1e-6),
+    }
+    (call,) = portfolios.triton.calls_to(PORTFOLIO)
+    assert call.inputs["expected_returns"].shape == (2,)  # no batch dimension
+
+
+def test_a_request_fails_alone_on_an_unknown_stale_or_missing_holding() -> None:
+    portfolios = bench(PORTFOLIO)
+    portfolios.features.stale = {}
+    requests = [
+        request(model_name=PORTFOLIO, symbols=["AAA", "ZZZ"]),  # unknown symbol
+        unchecked_request(PORTFOLIO),  # no symbols
+        request(model_name=PORTFOLIO, symbols=["AAA", "CCC"]),
+    ]
+
+    prepared = portfolios.prepare(ADAPTER, requests)
+
+    assert isinstance(prepared[0], EntityNotFound)
+    assert isinstance(prepared[1], InvalidRequest)
+    assert isinstance(prepared[2], Prepared)
+
+
+def test_stale_windows_are_refused() -> None:
+    portfolios = bench(PORTFOLIO)
+    portfolios.features.stale = {"price_model_v1": ("price_window_fv",)}
+
+    (prepared,) = portfolios.prepare(
+        ADAPTER, [request(model_name=PORTFOLIO, symbols=["AAA", "BBB"])]
+    )
+
+    assert isinstance(prepared, InvalidRequest)
+    assert "stale: AAA, BBB" in prepared.detail
+
+
+def test_an_infeasible_portfolio_is_that_requests_error() -> None:
+    portfolios = bench(PORTFOLIO)
+    portfolios.triton.refused[PORTFOLIO] = "infeasible"
+
+    (answer,) = portfolios.answers(ADAPTER, [request(model_name=PORTFOLIO, symbols=["AAA", "BBB"])])
+
+    assert isinstance(answer, InvalidRequest)
+    assert "infeasible" in answer.detail

@@ -1,0 +1,103 @@
+"""The gateway's import closure: ``import gateway.app`` in a fresh interpreter must load none of
+the training stack. The gateway image installs only requirements/gateway.lock, so a module of
+that stack imported at start-up would fail there; here, in the dev environment that has it all,
+the probe makes them unimportable, as in the image (Feast, for one, tries ``import torch`` and
+carries on without it), and fails on any attempt made by the project's own code. A fresh
+interpreter, because this test session has imported plenty."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from trademaster.settings import PROJECT_ROOT
+
+FORBIDDEN = (
+    "airflow",
+    "mlflow",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "onnx",
+    "onnxruntime",
+    "sklearn",
+    "trademaster.training",
+    "exporters",
+)
+
+# Imports gateway.app with the forbidden modules unimportable and prints, as JSON, the loaded
+# modules and, for each forbidden module asked for, the chain of imports (file:line, source)
+# that first asked for it.
+PROBE = """
+import importlib.abc, json, sys, traceback
+
+FORBIDDEN = {forbidden!r}
+chains = {{}}
+
+
+def forbidden(name):
+    return next((f for f in FORBIDDEN if name == f or name.startswith(f + ".")), None)
+
+
+class Recorder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        root = forbidden(name)
+        if root and root not in chains:
+            chains[root] = [
+                f"{{frame.filename}}:{{frame.lineno}}  {{frame.line}}"
+                for frame in traceback.extract_stack()[:-1]
+                if not frame.filename.startswith("<")
+            ]
+        if root:
+            raise ModuleNotFoundError(f"{{name}} is not in the gateway image", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Recorder())
+import gateway.app  # noqa: E402
+
+loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+print(json.dumps({{"loaded": loaded, "chains": chains}}))
+"""
+
+
+def test_importing_the_gateway_loads_none_of_the_training_stack() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(forbidden=FORBIDDEN)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "FEAST_USAGE": "False"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"import gateway.app failed:\n{result.stderr}"
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded: list[str] = probe["loaded"]
+    packages = {name.split(".")[0] for name in loaded}
+    print(f"gateway.app import closure: {len(loaded)} modules, {len(packages)} top-level packages")
+
+    offending = {
+        root: [name for name in loaded if name == root or name.startswith(root + ".")]
+        for root in FORBIDDEN
+    }
+    offending = {root: names for root, names in offending.items() if names}
+    report = "\n".join(
+        f"{root} ({len(names)} modules) imported via:\n    "
+        + "\n    ".join(
+            line.replace(str(PROJECT_ROOT) + "/", "") for line in probe["chains"].get(root, [])
+        )
+        for root, names in offending.items()
+    )
+    assert not offending, f"import gateway.app loads the training stack:\n{report}"
+    project = (f"{PROJECT_ROOT}/{package}/" for package in ("gateway", "trademaster", "exporters"))
+    prefixes = tuple(project)
+    asked = {
+        root: chain
+        for root, chain in probe["chains"].items()
+        # The innermost frame is the import statement that asked.
+        if chain and chain[-1].startswith(prefixes)
+    }
+    assert not asked, f"the gateway's own code asks for the training stack: {asked}"

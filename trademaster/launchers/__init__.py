@@ -1,0 +1,1 @@
+"""Launchers of the stack's processes (tritonserver, redis-server, PostgreSQL, perf_analyzer)."""
