@@ -32,7 +32,7 @@ from trademaster.launchers.perf_analyzer import run_perf_analyzer
 from trademaster.settings import PipelineSettings
 from trademaster.stack import RunningStack, StackSettings, running_stack
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
+from trademaster.warehouse.read import read_table
 
 QUALITY = {
     "risk-assessment-model": ("held-out AUC", "holdout_auc", "logistic_auc", "logistic"),

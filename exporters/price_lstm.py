@@ -29,7 +29,7 @@ from trademaster.features.price_window import WINDOW_COLUMN, window_rows
 from trademaster.settings import PipelineSettings
 from trademaster.training.parity import require_parity
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
+from trademaster.warehouse.read import read_table
 
 log = logging.getLogger(__name__)
 

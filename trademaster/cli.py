@@ -1,6 +1,7 @@
 """``trademaster``: the stack's command line.
 
 trademaster up [--once]           the whole stack (what ``make up`` runs)
+trademaster warehouse seed        demo data into an empty warehouse ([--replace | --if-empty])
 trademaster pipeline run          the training DAG once, with Airflow's dag.test()
 trademaster export MODEL          export MODEL's champion into the Triton model repository
 """
@@ -26,6 +27,22 @@ def _up(args: argparse.Namespace) -> int:
     from trademaster.stack import run_stack
 
     return run_stack(once=args.once)
+
+
+def _warehouse_seed(args: argparse.Namespace) -> int:
+    from trademaster.settings import PipelineSettings
+    from trademaster.warehouse.seed import seed_if_empty, seed_warehouse
+
+    settings = PipelineSettings()
+    if args.if_empty:
+        summary = seed_if_empty(settings)
+        if summary is None:
+            print("[warehouse] not empty: left as it is")
+            return 0
+    else:
+        summary = seed_warehouse(settings, replace=args.replace)
+    print(json.dumps(summary.as_dict(), indent=2))
+    return 0
 
 
 def _pipeline_run(args: argparse.Namespace) -> int:
@@ -65,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", required=True)
     run = pipeline_commands.add_parser("run", help="run the DAG once with dag.test()")
     run.set_defaults(handler=_pipeline_run)
+
+    warehouse = commands.add_parser("warehouse", help="the trading warehouse's demo data")
+    warehouse_commands = warehouse.add_subparsers(dest="warehouse_command", required=True)
+    seed = warehouse_commands.add_parser(
+        "seed",
+        help="fill an empty warehouse with demo data (real OHLCV + generated symbols, users, "
+        "trades, headlines)",
+    )
+    mode = seed.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--replace", action="store_true", help="replace the demo tables even if they hold rows"
+    )
+    mode.add_argument(
+        "--if-empty", action="store_true", help="do nothing if any demo table holds rows"
+    )
+    seed.set_defaults(handler=_warehouse_seed)
 
     export = commands.add_parser("export", help="export a model's champion to Triton")
     export.add_argument("model", help="registered model name, e.g. risk-assessment-model")

@@ -226,6 +226,7 @@ def running_stack(
     the gateway, ready to serve; everything is stopped when the block exits."""
     from trademaster.features.build import apply_and_materialize
     from trademaster.pipeline.airflow_runner import run_training_dag
+    from trademaster.warehouse.seed import seed_if_empty
 
     work = settings.resolved_data_dir
     work.mkdir(parents=True, exist_ok=True)
@@ -242,6 +243,12 @@ def running_stack(
         settings = settings.model_copy(update={"online_store_redis": feast_redis})
 
         missing = missing_models(settings.model_repository)
+        if missing and (seeded := seed_if_empty(settings)) is not None:
+            say(
+                f"the warehouse was empty: seeded demo data ({seeded.n_users:,} generated users, "
+                f"{seeded.n_trades:,} trades, {seeded.n_symbols} symbols, bars up to "
+                f"{seeded.last_bar})"
+            )
         if missing:
             say(f"not deployed yet: {', '.join(missing)}; running the training pipeline")
             took = run_training_dag(settings)

@@ -82,6 +82,10 @@ def run_cli(
 
 
 def run_pipeline_cli(settings: PipelineSettings) -> subprocess.CompletedProcess[str]:
+    """``trademaster warehouse seed --if-empty``, then ``trademaster pipeline run``."""
+    seeded = run_cli(settings, "warehouse", "seed", "--if-empty")
+    if seeded.returncode != 0:
+        return seeded
     return run_cli(settings, "pipeline", "run")
 
 

@@ -26,7 +26,7 @@ from trademaster.price_lstm.pipeline import MODEL_NAME, REAL_SYMBOLS, train_and_
 from trademaster.price_lstm.walkforward import WalkForwardConfig
 from trademaster.settings import PipelineSettings
 from trademaster.training.promotion import validate_candidate
-from trademaster.warehouse.build import build_warehouse
+from trademaster.warehouse.seed import seed_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         history_business_days=160,
         trade_window_business_days=60,
     )
-    build_warehouse(settings)
+    seed_warehouse(settings)
     candidate = train_and_register(settings, SMALL_TRAINING, SMALL_WALK_FORWARD)
     version = registry.RegisteredVersion(MODEL_NAME, candidate["version"], candidate["run_id"])
     export = price_lstm.export_version(settings, version)

@@ -17,7 +17,7 @@ from trademaster.features.store import open_feature_store
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.settings import PipelineSettings
 from trademaster.training import gates
-from trademaster.warehouse.build import build_warehouse
+from trademaster.warehouse.seed import seed_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 
@@ -35,7 +35,7 @@ def test_the_behaviour_decision_is_the_one_its_intervals_support(
         seed=PipelineSettings.model_fields["seed"].default,
         end_date=end_date,
     )
-    build_warehouse(settings)
+    seed_warehouse(settings)
     build_offline_features(settings, daily_sentiment=None)
     store_root = settings.feature_store_root.resolve()
     open_feature_store(store_root, settings.online_store_redis).apply(feast_objects(store_root))

@@ -1,47 +1,74 @@
-"""The warehouse on PostgreSQL: only the SQLAlchemy URL changes."""
+"""The warehouse on PostgreSQL: only the SQLAlchemy URL changes, and the pipeline only reads it.
+
+A real server holds the demo tables plus a table of the trading app's own; the whole DAG runs
+twice as a role that may only ``SELECT``, and every table is byte-for-byte what it was.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
+from tests.integration.stack import isolated_settings, run_cli
 from trademaster.launchers.postgres_server import PostgresServer
+from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.tools import MissingToolError
 from trademaster.pipeline import tasks
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import generate_frames, read_table
+from trademaster.warehouse.read import read_table
+from trademaster.warehouse.seed import WarehouseNotEmpty, generate_frames, seed_warehouse
 
 pytestmark = pytest.mark.integration
 
+READER = "ml_reader"
+# Small enough for two DAG runs in a few minutes; large enough that every step runs.
+SMALL = {
+    "n_users": 300,
+    "n_trades": 10_000,
+    "n_generated_symbols": 6,
+    "history_business_days": 260,
+    "trade_window_business_days": 150,
+}
 
-def test_extract_and_validate_against_a_real_postgres(tmp_path: Path) -> None:
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer()
     except MissingToolError as exc:
         pytest.skip(str(exc))
     with server:
-        settings = PipelineSettings(
-            data_dir=tmp_path / "var",
-            warehouse_url=server.url,
-            n_users=100,
-            n_trades=3_000,
-            n_generated_symbols=6,
-            history_business_days=200,
-            trade_window_business_days=100,
-        )
-        summary = tasks.extract(settings)
-        counts = tasks.validate_data(settings)
-        stored = read_table(settings, schema.trades)
-        stored_users = read_table(settings, schema.users)
+        yield server
+
+
+def test_seed_extract_and_validate_against_a_real_postgres(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    settings = PipelineSettings(
+        data_dir=tmp_path / "var",
+        warehouse_url=postgres.url,
+        n_users=100,
+        n_trades=3_000,
+        n_generated_symbols=6,
+        history_business_days=200,
+        trade_window_business_days=100,
+    )
+    seed_warehouse(settings)
+    summary = tasks.extract(settings)
+    counts = tasks.validate_data(settings)
+    stored = read_table(settings, schema.trades)
+    stored_users = read_table(settings, schema.users)
 
     frames = generate_frames(settings)
     # ``style`` is the generator's ground truth for tests, not a warehouse column.
     expected = frames.trades.drop(columns="style")
     assert summary["url"].startswith("postgresql+psycopg://")
-    assert counts["trades"] == len(expected)
+    assert summary["n_trades"] == counts["trades"] == len(expected)
     pd.testing.assert_frame_equal(
         stored.sort_values("trade_id", ignore_index=True)[expected.columns],
         expected.sort_values("trade_id", ignore_index=True),
@@ -54,3 +81,61 @@ def test_extract_and_validate_against_a_real_postgres(tmp_path: Path) -> None:
     )
     assert users["archetype_since"].notna().sum() == frames.users["archetype_since"].notna().sum()
     assert set(users["secondary_archetype"].dropna()) <= set(frames.users["archetype"])
+
+    # A second seed would delete those rows: refused, saying what would be lost.
+    with pytest.raises(WarehouseNotEmpty, match=r"trades \(3,\d{3} rows\).*--replace"):
+        seed_warehouse(settings)
+
+
+def _checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:
+    """Rows and an md5 of every row's text, in order, for every table in the database."""
+    sums: dict[str, tuple[int, str]] = {}
+    with engine.connect() as connection:
+        for name in sorted(sa.inspect(connection).get_table_names()):
+            # Table names come from the database's own catalog.
+            aggregate = "count(*), coalesce(md5(string_agg(t::text, chr(10) ORDER BY t::text)), '')"
+            query = f'SELECT {aggregate} FROM "{name}" t'  # noqa: S608
+            count, digest = connection.execute(sa.text(query)).one()
+            sums[name] = (int(count), str(digest))
+    return sums
+
+
+def test_the_dag_only_reads_a_warehouse_it_does_not_own(
+    tmp_path: Path, postgres: PostgresServer, redis_server: RedisServer
+) -> None:
+    owner = sa.create_engine(postgres.url)
+    seed_warehouse(isolated_settings(tmp_path, warehouse_url=postgres.url, **SMALL))
+    with owner.begin() as connection:
+        # The trading app's own table, which the platform must never touch.
+        connection.execute(sa.text("CREATE TABLE app_orders (id serial PRIMARY KEY, note text)"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO app_orders (note) SELECT 'order ' || g FROM generate_series(1, 500) g"
+            )
+        )
+        connection.execute(sa.text(f"CREATE ROLE {READER} LOGIN"))
+        connection.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}"))
+    before = _checksums(owner)
+    reader_url = sa.make_url(postgres.url).set(username=READER).render_as_string(False)
+    settings = isolated_settings(
+        tmp_path,
+        warehouse_url=reader_url,
+        feature_store_root=tmp_path / "feature_store",
+        online_store_redis=f"127.0.0.1:{redis_server.port}",
+        **SMALL,
+    )
+
+    outputs = [run_cli(settings, "pipeline", "run", timeout_s=900) for _ in range(2)]
+
+    for completed in outputs:
+        output = completed.stdout + completed.stderr
+        assert completed.returncode == 0, output[-6000:]
+        assert "DAG trademaster_training finished: success" in output, output[-3000:]
+    assert _checksums(owner) == before
+    assert before["app_orders"][0] == 500
+    # The role really cannot write: the pipeline's success was not a role with more rights.
+    reader = sa.create_engine(reader_url)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as c:
+        c.execute(sa.text("DELETE FROM app_orders"))
+    reader.dispose()
+    owner.dispose()

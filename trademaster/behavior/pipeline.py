@@ -29,7 +29,7 @@ from trademaster.training.evaluation import signed_log1p
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.training.torch_fit import TrainingConfig
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
+from trademaster.warehouse.read import read_table
 from trademaster.warehouse.users import ARCHETYPES, archetype_at
 
 log = logging.getLogger(__name__)

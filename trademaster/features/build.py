@@ -17,8 +17,8 @@ from trademaster.features.store import load_definitions, open_feature_store
 from trademaster.features.user_features import compute_user_features, position_table
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
 from trademaster.warehouse.market import daily_bars
+from trademaster.warehouse.read import read_table
 
 log = logging.getLogger(__name__)
 

@@ -14,18 +14,19 @@ log = logging.getLogger(__name__)
 
 
 def extract(settings: PipelineSettings) -> dict[str, Any]:
-    """Builds the warehouse: real OHLCV histories plus generated symbols, users and trades."""
-    from trademaster.warehouse.build import build_warehouse
+    """Checks that the warehouse holds what the pipeline reads and summarises it (counts and
+    time spans, computed in the warehouse). Read only: the pipeline never writes there."""
+    from trademaster.warehouse.read import warehouse_summary
 
-    summary = build_warehouse(settings)
+    summary = warehouse_summary(settings)
     log.info("warehouse: %s", summary)
-    return summary.as_dict()
+    return summary
 
 
 def validate_data(settings: PipelineSettings) -> dict[str, Any]:
     """Fails the run with every problem listed if the warehouse breaks its contract."""
     from trademaster.warehouse import schema
-    from trademaster.warehouse.build import read_table
+    from trademaster.warehouse.read import read_table
     from trademaster.warehouse.validation import validate_frames
 
     frames = {

@@ -36,7 +36,7 @@ from trademaster.training import gates
 from trademaster.training.evaluation import prefixed
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
+from trademaster.warehouse.read import read_table
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from trademaster.features.store import feature_service_columns
 from trademaster.risk.labels import adverse_move_labels
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
 from trademaster.warehouse.market import daily_bars
+from trademaster.warehouse.read import read_table
 
 if TYPE_CHECKING:
     from feast import FeatureStore

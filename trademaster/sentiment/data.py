@@ -27,7 +27,7 @@ class InvalidHeadlines(ValueError):
 
 def load_headlines(settings: PipelineSettings) -> pd.DataFrame:
     """The warehouse's ``headlines`` table (written during extract by ``generate_headlines``)."""
-    from trademaster.warehouse.build import read_table
+    from trademaster.warehouse.read import read_table
 
     table = getattr(schema, HEADLINES_TABLE, None)
     if not isinstance(table, sa.Table):

@@ -48,8 +48,8 @@ from trademaster.settings import PipelineSettings
 from trademaster.training import gates
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.warehouse import schema
-from trademaster.warehouse.build import read_table
 from trademaster.warehouse.headlines import HELD_OUT_TEMPLATE_IDS
+from trademaster.warehouse.read import read_table
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import pytest
 
 from tests.unit.warehouse.helpers import END_DATE, small_settings
 from trademaster.settings import PipelineSettings
-from trademaster.warehouse.build import WarehouseFrames, generate_frames
+from trademaster.warehouse.seed import WarehouseFrames, generate_frames
 
 SIZE_FIELDS = (
     "seed",

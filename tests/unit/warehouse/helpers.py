@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trademaster.settings import PipelineSettings
-from trademaster.warehouse.build import WarehouseFrames
+from trademaster.warehouse.seed import WarehouseFrames
 
 END_DATE = date(2026, 6, 30)  # a Tuesday
 

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from tests.unit.warehouse.helpers import generated_bars
-from trademaster.warehouse.build import WarehouseFrames
 from trademaster.warehouse.market import (
     REAL_HISTORIES,
     business_calendar,
@@ -16,6 +15,7 @@ from trademaster.warehouse.market import (
     generated_symbol_names,
     load_real_history,
 )
+from trademaster.warehouse.seed import WarehouseFrames
 
 
 def _shipped_csv(filename: str) -> pd.DataFrame:

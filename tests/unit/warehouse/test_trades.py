@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.unit.warehouse.helpers import generated_bars, on_entry_day, positions_of
-from trademaster.warehouse.build import WarehouseFrames
+from trademaster.warehouse.seed import WarehouseFrames
 from trademaster.warehouse.users import ARCHETYPE_BY_NAME
 
 SESSION_OPEN = pd.Timedelta(hours=14, minutes=30)

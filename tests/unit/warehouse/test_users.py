@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from tests.unit.warehouse.helpers import positions_of
-from trademaster.warehouse.build import WarehouseFrames
+from trademaster.warehouse.seed import WarehouseFrames
 from trademaster.warehouse.users import (
     ARCHETYPES,
     DEFAULT_MIX,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.unit.warehouse.helpers import small_settings
-from trademaster.warehouse.build import WarehouseFrames
+from trademaster.warehouse.seed import WarehouseFrames
 from trademaster.warehouse.validation import DataValidationError, validate_frames
 
 SETTINGS = small_settings()

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from pandas.testing import assert_frame_equal
 
 from tests.unit.warehouse.helpers import END_DATE, small_settings
 from trademaster.settings import PipelineSettings
-from trademaster.warehouse.build import WarehouseFrames, generate_frames
+from trademaster.warehouse.seed import (
+    WarehouseFrames,
+    WarehouseNotEmpty,
+    generate_frames,
+    seed_if_empty,
+    seed_warehouse,
+)
 
 REAL_SYMBOLS = {"GOOG", "EURUSD", "BTCUSD"}
 FRAME_NAMES = ("symbols", "market_data", "users", "trades")
@@ -71,3 +79,33 @@ def test_another_seed_gives_other_generated_data(small_frames: WarehouseFrames) 
     real = small_frames.market_data[small_frames.market_data["symbol"].isin(REAL_SYMBOLS)]
     other_real = other.market_data[other.market_data["symbol"].isin(REAL_SYMBOLS)]
     assert_frame_equal(other_real, real)
+
+
+def test_seeding_refuses_a_warehouse_with_rows_unless_replacing(tmp_path: Path) -> None:
+    settings = small_settings(data_dir=tmp_path, warehouse_url=f"sqlite:///{tmp_path / 'w.db'}")
+    first = seed_warehouse(settings)
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE app_orders (id INTEGER PRIMARY KEY)"))
+        connection.execute(sa.text("INSERT INTO app_orders VALUES (1), (2)"))
+
+    with pytest.raises(WarehouseNotEmpty, match=r"users \([\d,]+ rows\).*--replace"):
+        seed_warehouse(settings)
+    assert seed_if_empty(settings) is None
+    again = seed_warehouse(settings, replace=True)
+
+    assert again == first
+    with engine.connect() as connection:
+        # The seed replaced its own tables only.
+        assert connection.execute(sa.text("SELECT count(*) FROM app_orders")).scalar_one() == 2
+        users = connection.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
+    assert users == first.n_users
+    engine.dispose()
+
+
+def test_an_empty_warehouse_is_seeded_once(tmp_path: Path) -> None:
+    settings = small_settings(data_dir=tmp_path, warehouse_url=f"sqlite:///{tmp_path / 'w.db'}")
+    seeded = seed_if_empty(settings)
+    assert seeded is not None
+    assert seeded.n_users == settings.n_users
+    assert seed_if_empty(settings) is None

@@ -1,4 +1,11 @@
-"""Builds the warehouse (real histories, generated symbols, users, trades) in one transaction."""
+"""Demo data for an empty warehouse: real OHLCV histories, generated symbols, users, trades and
+headlines, written in one transaction by ``trademaster warehouse seed``.
+
+This is the only code that writes to a warehouse, and only when asked: it refuses one that
+already holds rows in any of its tables unless ``replace=True`` (``--replace``), and then
+replaces those tables only; other tables are never touched. The pipeline only reads
+(``trademaster.warehouse.read``).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from trademaster.warehouse.market import (
     load_real_history,
     real_symbol_table,
 )
+from trademaster.warehouse.read import redacted_url
 from trademaster.warehouse.trades import PricePanel, simulate_trades
 from trademaster.warehouse.users import generate_users
 
@@ -80,30 +88,77 @@ def generate_frames(settings: PipelineSettings) -> WarehouseFrames:
     )
 
 
-def build_warehouse(settings: PipelineSettings) -> WarehouseSummary:
-    """Generates the data and replaces the warehouse tables at ``settings.warehouse_url``."""
-    log.info("generating market data, users and trades (seed=%d)", settings.seed)
-    frames = generate_frames(settings)
+class WarehouseNotEmpty(RuntimeError):
+    """Seeding would replace rows someone else may own."""
+
+
+def existing_rows(connection: sa.Connection) -> dict[str, int]:
+    """Rows in each of the seed's tables that exist (absent tables are left out)."""
+    present = set(sa.inspect(connection).get_table_names())
+    return {
+        table.name: int(
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        )
+        for table in schema.metadata.sorted_tables
+        if table.name in present
+    }
+
+
+def seed_if_empty(settings: PipelineSettings) -> WarehouseSummary | None:
+    """Seeds a warehouse whose tables are missing or hold no rows (``make up`` on a fresh
+    machine); None, touching nothing, when any of them holds rows."""
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    try:
+        with engine.connect() as connection:
+            if any(existing_rows(connection).values()):
+                return None
+    except sa.exc.OperationalError:
+        pass  # no database file yet (SQLite): seeding creates it
+    finally:
+        engine.dispose()
+    return seed_warehouse(settings)
+
+
+def seed_warehouse(settings: PipelineSettings, replace: bool = False) -> WarehouseSummary:
+    """Generates the demo data and writes it to the warehouse at ``settings.warehouse_url``:
+    creates the tables if missing; refuses (WarehouseNotEmpty, saying what would be lost) if
+    any holds rows, unless ``replace``."""
     url = settings.resolved_warehouse_url
     if url.startswith("sqlite:///"):
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        schema.metadata.drop_all(connection)
-        schema.metadata.create_all(connection)
-        for table, frame in (
-            (schema.symbols, frames.symbols),
-            (schema.market_data, frames.market_data),
-            (schema.users, frames.users),
-            (schema.trades, frames.trades),
-            (schema.headlines, frames.headlines),
-        ):
-            log.info("writing %s: %d rows", table.name, len(frame))
-            _insert(connection, table, frame)
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            rows = {name: count for name, count in existing_rows(connection).items() if count}
+        if rows and not replace:
+            listed = ", ".join(f"{name} ({count:,} rows)" for name, count in rows.items())
+            raise WarehouseNotEmpty(
+                f"the warehouse at {redacted_url(url)} is not empty: {listed}. Seeding would "
+                "delete all of that; pass --replace to do it anyway (other tables are kept)"
+            )
+        log.info("generating market data, users and trades (seed=%d)", settings.seed)
+        frames = generate_frames(settings)
+        with engine.begin() as connection:
+            if rows:
+                log.warning("replacing %s", ", ".join(rows))
+            # Only the seed's own tables, dropped and created again (their schema may have
+            # changed); the trading app's other tables are not in this metadata.
+            schema.metadata.drop_all(connection)
+            schema.metadata.create_all(connection)
+            for table, frame in (
+                (schema.symbols, frames.symbols),
+                (schema.market_data, frames.market_data),
+                (schema.users, frames.users),
+                (schema.trades, frames.trades),
+                (schema.headlines, frames.headlines),
+            ):
+                log.info("writing %s: %d rows", table.name, len(frame))
+                _insert(connection, table, frame)
+    finally:
+        engine.dispose()
     daily = frames.market_data[frames.market_data["interval"] == "1d"]
     return WarehouseSummary(
-        url=_redacted(url),
+        url=redacted_url(url),
         n_symbols=len(frames.symbols),
         n_real_symbols=int((frames.symbols["source"] != "generated").sum()),
         n_market_rows=len(frames.market_data),
@@ -123,16 +178,3 @@ def _insert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> 
     records = values.where(values.notna(), None).to_dict(orient="records")
     for start in range(0, len(records), 20_000):
         connection.execute(table.insert(), records[start : start + 20_000])
-
-
-def _redacted(url: str) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
-def read_table(settings: PipelineSettings, table: sa.Table) -> pd.DataFrame:
-    engine = sa.create_engine(settings.resolved_warehouse_url)
-    try:
-        with engine.connect() as connection:
-            return pd.read_sql_table(table.name, connection)
-    finally:
-        engine.dispose()
