@@ -31,17 +31,27 @@ class RegisteredVersion:
 
 
 def configure_mlflow(settings: PipelineSettings) -> None:
-    """Points MLflow at the settings' store and makes sure the experiment exists."""
+    """Points MLflow at the settings' store and makes sure the experiment exists.
+
+    Against a tracking server (``http(s)://``) the server stores the artifacts (the
+    experiment gets its default ``mlflow-artifacts:/`` location); against a local SQLite store
+    they go to ``mlflow_artifact_root``."""
     import mlflow
 
-    if settings.resolved_mlflow_tracking_uri.startswith("sqlite:///"):
+    uri = settings.resolved_mlflow_tracking_uri
+    served = uri.startswith(("http://", "https://"))
+    if uri.startswith("sqlite:///"):
         (settings.resolved_data_dir / "mlflow").mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.resolved_mlflow_tracking_uri)
+    mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(settings.mlflow_experiment) is None:
-        settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
-        mlflow.create_experiment(
-            settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root.as_uri()
-        )
+        if served:
+            mlflow.create_experiment(settings.mlflow_experiment)
+        else:
+            settings.mlflow_artifact_root.mkdir(parents=True, exist_ok=True)
+            mlflow.create_experiment(
+                settings.mlflow_experiment,
+                artifact_location=settings.mlflow_artifact_root.as_uri(),
+            )
     mlflow.set_experiment(settings.mlflow_experiment)
 
 

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trademaster.contract.deployment_status import read_statuses, status_path
 from trademaster.contract.models import ModelName
+from trademaster.launchers.mlflow_server import MlflowServer
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.triton import TritonServer
 from trademaster.settings import PipelineSettings
@@ -48,6 +49,7 @@ class StackSettings(BaseSettings):
     triton_http_port: int = Field(default=0, ge=0, le=65535)
     triton_grpc_port: int = Field(default=0, ge=0, le=65535)
     triton_metrics_port: int = Field(default=0, ge=0, le=65535)
+    mlflow_port: int = Field(default=5000, ge=0, le=65535, description="busy: a free one")
     startup_timeout_s: float = Field(default=180.0, gt=0)
 
 
@@ -211,6 +213,7 @@ class RunningStack:
     triton: TritonServer
     cache_redis: RedisServer
     online_redis: RedisServer
+    mlflow_url: str
     api_key: str
     started: float
 
@@ -241,6 +244,19 @@ def running_stack(
         )
         feast_redis = f"127.0.0.1:{online_redis.port}"
         settings = settings.model_copy(update={"online_store_redis": feast_redis})
+        if not settings.mlflow_tracking_uri:
+            # The registry the pipeline has always used (SQLite in var/mlflow), now behind a
+            # tracking server: the pipeline and exporters talk HTTP, the UI shows it all.
+            say("starting mlflow server (tracking, model registry, artifacts)")
+            mlflow = stack.enter_context(
+                MlflowServer(
+                    work / "mlflow-server",
+                    backend_store_uri=settings.resolved_mlflow_tracking_uri,
+                    artifacts_dir=settings.mlflow_artifact_root,
+                    port=_port_or_free(stack_settings.mlflow_port),
+                )
+            )
+            settings = settings.model_copy(update={"mlflow_tracking_uri": mlflow.url})
 
         missing = missing_models(settings.model_repository)
         if missing and (seeded := seed_if_empty(settings)) is not None:
@@ -287,8 +303,17 @@ def running_stack(
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, process, stack_settings.startup_timeout_s)
-        yield RunningStack(settings, base_url, triton, cache_redis, online_redis, api_key, started)
-        say("stopping gateway, tritonserver and redis-servers")
+        yield RunningStack(
+            settings,
+            base_url,
+            triton,
+            cache_redis,
+            online_redis,
+            settings.resolved_mlflow_tracking_uri,
+            api_key,
+            started,
+        )
+        say("stopping gateway, tritonserver, mlflow server and redis-servers")
 
 
 @dataclass(frozen=True)
@@ -393,6 +418,7 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
                 f"  triton metrics {triton.metrics_url}",
                 f"  redis          online store {stack.online_redis.url}, "
                 f"cache {stack.cache_redis.url}",
+                f"  mlflow         {stack.mlflow_url}   (runs, model versions, aliases)",
                 f"  API key        {stack.api_key}   (also in var/local_api_key)",
                 "",
                 "Models:",

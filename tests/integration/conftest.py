@@ -14,6 +14,7 @@ from tests.integration.stack import (
     run_pipeline_cli,
     running_gateway,
 )
+from trademaster.launchers.mlflow_server import MlflowServer
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.tools import MissingToolError, ServingTools
 from trademaster.launchers.triton import TritonServer
@@ -49,11 +50,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` (SQLite backend store, served artifacts) for the session's
+    pipeline: training, validation and export talk to it over HTTP."""
+    with MlflowServer(tmp_path_factory.mktemp("mlflow")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def pipeline_run(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    mlflow_server: MlflowServer,
 ) -> tuple[PipelineSettings, str]:
     """The training DAG, run once for the whole session through the real CLI (dag.test)."""
-    settings = pipeline_test_settings(tmp_path_factory.mktemp("pipeline"), redis_server.port)
+    settings = pipeline_test_settings(
+        tmp_path_factory.mktemp("pipeline"),
+        redis_server.port,
+        mlflow_tracking_uri=mlflow_server.url,
+    )
     completed = run_pipeline_cli(settings)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"pipeline failed:\n{output[-6000:]}"

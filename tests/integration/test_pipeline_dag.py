@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import mlflow
 import onnx
 import pytest
@@ -10,6 +11,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tests.integration.stack import RISK_MODEL
 from trademaster.features.store import open_feature_store
+from trademaster.launchers.mlflow_server import MlflowServer
 from trademaster.pipeline.plan import MODELS, task_suffix
 from trademaster.registry import configure_mlflow
 from trademaster.settings import PipelineSettings
@@ -93,3 +95,24 @@ def test_online_store_serves_features_of_warehouse_entities(
     assert rows["avg_leverage"][0] is not None
     assert rows["price_volatility"][0] is not None
     assert rows["price_volatility"][1] is not None  # real GOOG history, its last bar is 2013
+
+
+def test_the_tracking_server_shows_runs_versions_and_aliases(
+    pipeline_settings: PipelineSettings, mlflow_server: MlflowServer
+) -> None:
+    """What the MLflow UI shows, read from the server's REST API: the pipeline talked HTTP to
+    it, and every model has a version aliased champion with its run and artifacts there."""
+    assert pipeline_settings.resolved_mlflow_tracking_uri == mlflow_server.url
+    api = f"{mlflow_server.url}/api/2.0/mlflow"
+    with httpx.Client(timeout=10) as client:
+        models = client.get(f"{api}/registered-models/search").json()["registered_models"]
+        assert {model["name"] for model in models} >= {str(name) for name in MODELS}
+        for name in MODELS:
+            version = client.get(
+                f"{api}/registered-models/alias", params={"name": str(name), "alias": "champion"}
+            ).json()["model_version"]
+            run = client.get(f"{api}/runs/get", params={"run_id": version["run_id"]}).json()
+            assert run["run"]["info"]["status"] == "FINISHED", name
+            # Artifacts are the server's (proxied), not paths on the client's disk.
+            assert run["run"]["info"]["artifact_uri"].startswith("mlflow-artifacts:/"), name
+    assert any(mlflow_server.artifacts_dir.rglob("MLmodel"))

@@ -5,6 +5,7 @@ risk model is not deployed, and --once exits 1 because not every model is served
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,10 @@ def test_a_model_without_champion_is_skipped_and_the_others_are_served(tmp_path:
     output = completed.stdout + completed.stderr
 
     assert "DAG trademaster_training finished: success" in output, output[-6000:]
+    # The pipeline ran against the stack's own MLflow tracking server, whose address is shown.
+    assert "starting mlflow server" in output
+    assert re.search(r"^  mlflow         http://127\.0\.0\.1:\d+ ", output, re.MULTILINE)
+    assert "warehouse was empty: seeded demo data (300 generated users" in output
     assert "[pipeline] export_risk_assessment_model: skipped" in output, output[-6000:]
     assert "AUC vs the prevalence baseline" in output
     assert completed.returncode == 1, output[-3000:]

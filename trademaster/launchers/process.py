@@ -24,6 +24,8 @@ class ManagedServer:
     # The name in messages ("redis-server") and the running process, if any.
     program = "server"
     _proc: subprocess.Popen[bytes] | None = None
+    log_path: Path
+    startup_timeout_s: float
 
     @property
     def pid(self) -> int:
@@ -36,6 +38,40 @@ class ManagedServer:
 
     def stop(self) -> Any:
         raise NotImplementedError
+
+    def _spawn(
+        self,
+        command: list[str],
+        ready: Callable[[], bool],
+        waiting_for: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        fresh_log: bool = False,
+    ) -> None:
+        """Starts ``command`` in its own process group (output appended to ``log_path``, or
+        replacing it with ``fresh_log``) and waits until ``ready()``; stops it again if it
+        dies or is not ready in time."""
+        with self.log_path.open("wb" if fresh_log else "ab") as log:
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        try:
+            wait_until(
+                ready,
+                self.startup_timeout_s,
+                waiting_for,
+                proc=self._proc,
+                log_path=self.log_path,
+            )
+        except BaseException:
+            self.stop()
+            raise
 
     def __enter__(self) -> Self:
         return self.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from trademaster.launchers.process import ManagedServer, free_port, stop_process, wait_until
+from trademaster.launchers.process import ManagedServer, free_port, stop_process
 from trademaster.launchers.tools import MissingToolError
 
 LOG_NAME = "redis-server.log"
@@ -59,26 +59,9 @@ class RedisServer(ManagedServer):
         if self.is_running():
             raise RuntimeError(f"redis-server already running (pid {self.pid})")
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.work_dir,
-                start_new_session=True,
-            )
-        try:
-            wait_until(
-                self.ping,
-                self.startup_timeout_s,
-                f"redis-server PING on port {self.port}",
-                proc=self._proc,
-                log_path=self.log_path,
-            )
-        except BaseException:
-            self.stop()
-            raise
+        self._spawn(
+            self.command(), self.ping, f"redis-server PING on port {self.port}", cwd=self.work_dir
+        )
         return self
 
     def ping(self) -> bool:

@@ -160,24 +160,15 @@ class TritonServer(ManagedServer):
         self.tools.require(perf_analyzer=False)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         backend_dir = prepare_backend_dir(self.tools, self.work_dir / "backends")
-        with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(
-                self.command(backend_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=triton_environment(self.tools),
-                cwd=self.work_dir,
-                start_new_session=True,
-            )
+        self._spawn(
+            self.command(backend_dir),
+            self._is_live,
+            f"tritonserver live at {self.http_url}",
+            env=triton_environment(self.tools),
+            cwd=self.work_dir,
+            fresh_log=True,
+        )
         try:
-            wait_until(
-                self._is_live,
-                self.startup_timeout_s,
-                f"tritonserver live at {self.http_url}",
-                proc=self._proc,
-                log_path=self.log_path,
-            )
             for name in self.models:
                 wait_for_model(
                     self.http_url,
