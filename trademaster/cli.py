@@ -2,6 +2,7 @@
 
 trademaster up [--once]           the whole stack (what ``make up`` runs)
 trademaster warehouse seed        demo data into an empty warehouse ([--replace | --if-empty])
+trademaster market advance        append business days to the demo warehouse ([--days N])
 trademaster pipeline run          the training DAG once, with Airflow's dag.test()
 trademaster export MODEL          export MODEL's champion into the Triton model repository
 """
@@ -42,6 +43,14 @@ def _warehouse_seed(args: argparse.Namespace) -> int:
     else:
         summary = seed_warehouse(settings, replace=args.replace)
     print(json.dumps(summary.as_dict(), indent=2))
+    return 0
+
+
+def _market_advance(args: argparse.Namespace) -> int:
+    from trademaster.settings import PipelineSettings
+    from trademaster.warehouse.advance import advance_market
+
+    print(json.dumps(advance_market(PipelineSettings(), args.days).as_dict(), indent=2))
     return 0
 
 
@@ -98,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-empty", action="store_true", help="do nothing if any demo table holds rows"
     )
     seed.set_defaults(handler=_warehouse_seed)
+
+    market = commands.add_parser("market", help="the demo market: more trading days")
+    market_commands = market.add_subparsers(dest="market_command", required=True)
+    advance = market_commands.add_parser(
+        "advance",
+        help="append business days to a seeded warehouse: bars, trades, sign-ups, headlines",
+    )
+    advance.add_argument("--days", type=int, default=1, help="business days (default 1)")
+    advance.set_defaults(handler=_market_advance)
 
     export = commands.add_parser("export", help="export a model's champion to Triton")
     export.add_argument("model", help="registered model name, e.g. risk-assessment-model")

@@ -1,12 +1,15 @@
 """The warehouse on PostgreSQL: only the SQLAlchemy URL changes, and the pipeline only reads it.
 
 A real server holds the demo tables plus a table of the trading app's own; the whole DAG runs
-twice as a role that may only ``SELECT``, and every table is byte-for-byte what it was.
+as a role that may only ``SELECT``, a new trading day arrives (``market advance``, written by
+the owner, as the trading app would), the DAG runs again on it, and after each run every
+table is byte-for-byte what it was before the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -14,12 +17,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.stack import isolated_settings, run_cli
+from trademaster.features.build import MARKET_FEATURES_FILE
 from trademaster.launchers.postgres_server import PostgresServer
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.tools import MissingToolError
 from trademaster.pipeline import tasks
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
+from trademaster.warehouse.advance import advance_market
 from trademaster.warehouse.read import read_table
 from trademaster.warehouse.seed import WarehouseNotEmpty, generate_frames, seed_warehouse
 
@@ -104,7 +109,12 @@ def test_the_dag_only_reads_a_warehouse_it_does_not_own(
     tmp_path: Path, postgres: PostgresServer, redis_server: RedisServer
 ) -> None:
     owner = sa.create_engine(postgres.url)
-    seed_warehouse(isolated_settings(tmp_path, warehouse_url=postgres.url, **SMALL))
+    # Ending a week ago, so that a new day can arrive.
+    seeded_until = date.today() - timedelta(days=7)
+    owner_settings = isolated_settings(
+        tmp_path, warehouse_url=postgres.url, end_date=seeded_until, **SMALL
+    )
+    seed_warehouse(owner_settings)
     with owner.begin() as connection:
         # The trading app's own table, which the platform must never touch.
         connection.execute(sa.text("CREATE TABLE app_orders (id serial PRIMARY KEY, note text)"))
@@ -120,19 +130,32 @@ def test_the_dag_only_reads_a_warehouse_it_does_not_own(
     settings = isolated_settings(
         tmp_path,
         warehouse_url=reader_url,
+        end_date=seeded_until,
         feature_store_root=tmp_path / "feature_store",
         online_store_redis=f"127.0.0.1:{redis_server.port}",
         **SMALL,
     )
 
-    outputs = [run_cli(settings, "pipeline", "run", timeout_s=900) for _ in range(2)]
-
-    for completed in outputs:
+    def run_dag() -> None:
+        completed = run_cli(settings, "pipeline", "run", timeout_s=900)
         output = completed.stdout + completed.stderr
         assert completed.returncode == 0, output[-6000:]
         assert "DAG trademaster_training finished: success" in output, output[-3000:]
+
+    run_dag()
     assert _checksums(owner) == before
     assert before["app_orders"][0] == 500
+
+    arrived = advance_market(owner_settings, days=1)
+    after_new_day = _checksums(owner)
+    assert after_new_day["app_orders"] == before["app_orders"]
+    assert after_new_day["trades"][0] == before["trades"][0] + arrived.trades
+    run_dag()
+    assert _checksums(owner) == after_new_day
+    # The second run's features include the day that arrived.
+    features = pd.read_parquet(settings.features_dir / MARKET_FEATURES_FILE)
+    newest = pd.to_datetime(features["event_timestamp"], utc=True).dt.tz_localize(None).max()
+    assert newest.normalize() == pd.Timestamp(arrived.last_day) + pd.Timedelta(days=1)
     # The role really cannot write: the pipeline's success was not a role with more rights.
     reader = sa.create_engine(reader_url)
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as c:

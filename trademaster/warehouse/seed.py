@@ -153,7 +153,7 @@ def seed_warehouse(settings: PipelineSettings, replace: bool = False) -> Warehou
                 (schema.headlines, frames.headlines),
             ):
                 log.info("writing %s: %d rows", table.name, len(frame))
-                _insert(connection, table, frame)
+                insert_frame(connection, table, frame)
     finally:
         engine.dispose()
     daily = frames.market_data[frames.market_data["interval"] == "1d"]
@@ -172,7 +172,7 @@ def seed_warehouse(settings: PipelineSettings, replace: bool = False) -> Warehou
     )
 
 
-def _insert(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+def insert_frame(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     columns = [column.name for column in table.columns]
     values = frame[columns].astype(object)
     records = values.where(values.notna(), None).to_dict(orient="records")

@@ -1,0 +1,123 @@
+"""``market advance``: new business days appended to a seeded warehouse, continuing it."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tests.unit.warehouse.helpers import END_DATE, small_settings
+from trademaster.settings import PipelineSettings
+from trademaster.warehouse import schema
+from trademaster.warehouse.advance import DayNotOver, NotADemoWarehouse, advance_market
+from trademaster.warehouse.read import read_table
+from trademaster.warehouse.seed import seed_warehouse
+from trademaster.warehouse.validation import validate_frames
+
+TODAY = date(2026, 9, 30)  # three months after the seed's END_DATE
+TABLES = (schema.market_data, schema.users, schema.trades, schema.headlines)
+
+
+def _seeded(tmp_path: Path, name: str = "w") -> PipelineSettings:
+    settings = small_settings(
+        data_dir=tmp_path, warehouse_url=f"sqlite:///{tmp_path / f'{name}.db'}"
+    )
+    seed_warehouse(settings)
+    return settings
+
+
+def _tables(settings: PipelineSettings) -> dict[str, pd.DataFrame]:
+    return {table.name: read_table(settings, table) for table in TABLES}
+
+
+def test_advancing_appends_days_and_keeps_every_existing_row(tmp_path: Path) -> None:
+    settings = _seeded(tmp_path)
+    before = _tables(settings)
+
+    summary = advance_market(settings, days=3, today=TODAY)
+    after = _tables(settings)
+
+    new_days = pd.bdate_range(pd.Timestamp(END_DATE) + pd.offsets.BDay(1), periods=3)
+    assert (summary.first_day, summary.last_day) == (
+        str(new_days[0].date()),
+        str(new_days[-1].date()),
+    )
+    for name, old in before.items():
+        kept = after[name].iloc[: len(old)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept, old, check_dtype=False)
+    bars = after["market_data"].iloc[len(before["market_data"]) :]
+    generated = before["market_data"]["symbol"].str.startswith("SYN")
+    n_generated = before["market_data"].loc[generated, "symbol"].nunique()
+    assert len(bars) == summary.bars == 3 * n_generated
+    assert set(pd.to_datetime(bars["ts"])) == set(new_days)
+
+    trades = after["trades"].iloc[len(before["trades"]) :]
+    assert len(trades) == summary.trades > 0
+    assert pd.to_datetime(trades["ts"]).min() >= new_days[0]
+    assert trades["trade_id"].is_unique
+    assert after["trades"]["trade_id"].is_unique
+    # The same users keep trading (and sign-ups join them).
+    known = set(after["users"]["user_id"])
+    assert set(trades["user_id"]) <= known
+    assert len(set(trades["user_id"]) & set(before["users"]["user_id"])) > 50
+    headlines = after["headlines"].iloc[len(before["headlines"]) :]
+    assert len(headlines) == summary.headlines > 0
+    assert after["headlines"]["headline_id"].is_unique
+    # Still a warehouse the pipeline accepts.
+    validate_frames(after, min_users=settings.n_users, min_trades=settings.n_trades)
+
+
+def test_advancing_is_deterministic_for_a_seed_and_state(tmp_path: Path) -> None:
+    first, second = _seeded(tmp_path, "a"), _seeded(tmp_path, "b")
+    advance_market(first, days=2, today=TODAY)
+    advance_market(second, days=2, today=TODAY)
+
+    for table in TABLES:
+        pd.testing.assert_frame_equal(read_table(first, table), read_table(second, table))
+
+
+def test_bars_continue_each_symbols_process(tmp_path: Path) -> None:
+    """Over 40 new days, each symbol's daily volatility stays that of its history (within a
+    sampling band), and the first new open starts from the last close."""
+    settings = _seeded(tmp_path)
+    history = read_table(settings, schema.market_data)
+    history = history[history["symbol"].str.startswith("SYN")]
+    advance_market(settings, days=40, today=TODAY + pd.Timedelta(days=60))
+    bars = read_table(settings, schema.market_data)
+    bars = bars[bars["symbol"].str.startswith("SYN")]
+    last = pd.Timestamp(END_DATE)
+
+    def returns(frame: pd.DataFrame) -> pd.DataFrame:
+        return np.log(frame.pivot(index="ts", columns="symbol")["close"]).diff().iloc[1:]
+
+    old, new = returns(history), returns(bars).iloc[-40:]
+    ratio = new.std() / old.std()
+    assert 0.7 < ratio.median() < 1.45, ratio
+    # Volatile symbols stay the volatile ones, about as much as from one 40-day window of
+    # the seed's history to the next (the baseline, measured on the same symbols).
+    windows = [old.iloc[start : start + 40].std() for start in range(0, len(old) - 39, 40)]
+    baseline = min(np.corrcoef(a, b)[0, 1] for a, b in zip(windows, windows[1:], strict=False))
+    assert np.corrcoef(old.std(), new.std())[0, 1] > baseline - 0.2
+    last_close = history[pd.to_datetime(history["ts"]) == last].set_index("symbol")["close"]
+    first_open = bars[pd.to_datetime(bars["ts"]) == last + pd.offsets.BDay(1)]
+    gap = np.log(first_open.set_index("symbol")["open"] / last_close)
+    assert (gap.abs() < 5 * old.std()).all()
+
+
+def test_a_day_is_added_only_after_its_session(tmp_path: Path) -> None:
+    settings = _seeded(tmp_path)
+    with pytest.raises(DayNotOver, match=r"at most 2 can be added now"):
+        advance_market(settings, days=3, today=date(2026, 7, 3))  # Friday: Wed, Thu are over
+
+
+def test_a_warehouse_without_generated_symbols_is_refused(tmp_path: Path) -> None:
+    settings = small_settings(warehouse_url=f"sqlite:///{tmp_path / 'other.db'}")
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    schema.metadata.create_all(engine)
+    engine.dispose()
+    with pytest.raises(NotADemoWarehouse, match="no generated symbols"):
+        advance_market(settings, days=1, today=TODAY)
