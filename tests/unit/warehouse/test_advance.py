@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def test_bars_continue_each_symbols_process(tmp_path: Path) -> None:
     # Volatile symbols stay the volatile ones, about as much as from one 40-day window of
     # the seed's history to the next (the baseline, measured on the same symbols).
     windows = [old.iloc[start : start + 40].std() for start in range(0, len(old) - 39, 40)]
-    baseline = min(np.corrcoef(a, b)[0, 1] for a, b in zip(windows, windows[1:], strict=False))
+    baseline = min(np.corrcoef(a, b)[0, 1] for a, b in itertools.pairwise(windows))
     assert np.corrcoef(old.std(), new.std())[0, 1] > baseline - 0.2
     last_close = history[pd.to_datetime(history["ts"]) == last].set_index("symbol")["close"]
     first_open = bars[pd.to_datetime(bars["ts"]) == last + pd.offsets.BDay(1)]
