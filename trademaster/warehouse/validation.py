@@ -1,4 +1,4 @@
-"""Data validation before training: schema, nulls, ranges and row counts.
+"""Data validation before training: schema, nulls, ranges, duplicate keys and row counts.
 
 Every problem found is collected, so a corrupt extract fails with one message listing all of
 them instead of the first.
@@ -23,6 +23,8 @@ class TableContract:
     min_rows: int
     non_null: tuple[str, ...]
     checks: tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...] = field(default=())
+    # Columns identifying a row: a warehouse without the constraint may still repeat them.
+    key: tuple[str, ...] = ()
 
 
 def _ohlc_consistent(frame: pd.DataFrame) -> pd.Series:
@@ -47,6 +49,7 @@ def contracts(min_users: int, min_trades: int) -> tuple[TableContract, ...]:
                 ("low <= open, close <= high", _ohlc_consistent),
                 ("interval is 1d, 1h or 1mo", lambda f: f["interval"].isin(["1d", "1h", "1mo"])),
             ),
+            key=("symbol", "interval", "ts"),
         ),
         TableContract(
             "users",
@@ -57,12 +60,14 @@ def contracts(min_users: int, min_trades: int) -> tuple[TableContract, ...]:
                 ("capital is positive", lambda f: f["capital_usd"].gt(0)),
                 ("secondary_share is in [0, 1)", lambda f: f["secondary_share"].between(0, 0.999)),
             ),
+            key=("user_id",),
         ),
         TableContract(
             "headlines",
             ("headline_id", "symbol", "ts", "headline", "template_id", "label"),
             min_rows=1,
             non_null=("headline_id", "symbol", "ts", "headline", "label"),
+            key=("headline_id",),
             checks=(
                 (
                     "label is negative, neutral or positive",
@@ -92,6 +97,7 @@ def contracts(min_users: int, min_trades: int) -> tuple[TableContract, ...]:
             ),
             min_rows=min_trades,
             non_null=("trade_id", "user_id", "symbol", "ts", "price", "quantity", "leverage"),
+            key=("trade_id",),
             checks=(
                 ("price is positive", lambda f: f["price"].gt(0)),
                 ("quantity is positive", lambda f: f["quantity"].gt(0)),
@@ -126,6 +132,12 @@ def validate_frames(
             failing = int((~check(frame).fillna(False)).sum())
             if failing:
                 problems.append(f"{contract.name}: {failing} rows violate '{description}'")
+        if contract.key:
+            repeated = int(frame.duplicated(list(contract.key)).sum())
+            if repeated:
+                problems.append(
+                    f"{contract.name}: {repeated} rows repeat the key ({', '.join(contract.key)})"
+                )
     trades, users = frames["trades"], frames["users"]
     if {"user_id"} <= set(trades.columns) and {"user_id"} <= set(users.columns):
         orphans = int((~trades["user_id"].isin(users["user_id"])).sum())

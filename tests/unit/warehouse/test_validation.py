@@ -130,3 +130,16 @@ def test_corrupt_headlines_are_refused(frames: dict[str, pd.DataFrame]) -> None:
 
     assert any("headlines" in p and "label" in p for p in problems), problems
     assert any("headlines.headline" in p and "null" in p for p in problems), problems
+
+
+def test_repeated_keys_are_refused(frames: dict[str, pd.DataFrame]) -> None:
+    """A warehouse without the constraints may repeat a trade or a bar."""
+    trades = frames["trades"]
+    frames["trades"] = pd.concat([trades, trades.iloc[:3]], ignore_index=True)
+    bars = frames["market_data"]
+    frames["market_data"] = pd.concat([bars, bars.iloc[-2:]], ignore_index=True)
+
+    assert _problems(frames) == [
+        "market_data: 2 rows repeat the key (symbol, interval, ts)",
+        "trades: 3 rows repeat the key (trade_id)",
+    ]
