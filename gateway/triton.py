@@ -172,6 +172,9 @@ class TritonGateway:
         self._timeout_s = timeout_s
         self._configs: dict[str, dict[str, Any]] = {}
         self._versions_seen: dict[str, tuple[int, ...]] = {}
+        # The served models built from each config, reused until the config is re-read (their
+        # parsed parameters are cached on them; rebuilding on every refresh would redo it).
+        self._served: dict[str, tuple[dict[str, Any], dict[int, ServedModel]]] = {}
 
     async def close(self) -> None:
         await self._client.close()
@@ -200,12 +203,19 @@ class TritonGateway:
             changed = self._versions_seen.get(name) != versions
             config = await self._config(name, refresh=changed)
             self._versions_seen[name] = versions
-            try:
-                by_version = {v: served_model_from_config(name, v, config) for v in versions}
-            except ContractError as exc:
-                self._configs.pop(name, None)  # re-read next time: a fix may keep the versions
-                entries.append(RepositoryEntry(name, state, versions, problem=str(exc)))
-                continue
+            cached = self._served.get(name)
+            if cached is not None and cached[0] is config and set(cached[1]) == set(versions):
+                by_version = cached[1]
+            else:
+                try:
+                    by_version = {v: served_model_from_config(name, v, config) for v in versions}
+                except ContractError as exc:
+                    # Re-read next time: a fix may keep the versions.
+                    self._configs.pop(name, None)
+                    self._served.pop(name, None)
+                    entries.append(RepositoryEntry(name, state, versions, problem=str(exc)))
+                    continue
+                self._served[name] = (config, by_version)
             entries.append(
                 RepositoryEntry(name, state, versions, by_version[versions[-1]], by_version)
             )

@@ -213,9 +213,12 @@ class RunningStack:
     triton: TritonServer
     cache_redis: RedisServer
     online_redis: RedisServer
-    mlflow_url: str
     api_key: str
     started: float
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.settings.resolved_mlflow_tracking_uri
 
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key}
@@ -309,7 +312,6 @@ def running_stack(
             triton,
             cache_redis,
             online_redis,
-            settings.resolved_mlflow_tracking_uri,
             api_key,
             started,
         )

@@ -5,7 +5,6 @@ download through the server; `mlflow-artifacts:/` URIs)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -36,7 +35,6 @@ class MlflowServer(ManagedServer):
         self.port = port if port is not None else free_port()
         self.startup_timeout_s = startup_timeout_s
         self.log_path = self.work_dir / LOG_NAME
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

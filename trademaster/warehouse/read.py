@@ -30,6 +30,10 @@ TABLES: tuple[sa.Table, ...] = (
 )
 
 
+# The tables whose first and last timestamps the run's summary reports.
+SPANNED: tuple[tuple[str, sa.Table], ...] = (("bar", schema.market_data), ("trade", schema.trades))
+
+
 class WarehouseNotReady(RuntimeError):
     """The warehouse lacks a table the pipeline reads, or holds no rows in one."""
 
@@ -65,54 +69,62 @@ def read_table(settings: PipelineSettings, table: sa.Table) -> pd.DataFrame:
         return pd.read_sql_table(table.name, connection)
 
 
+def row_counts(connection: sa.Connection) -> dict[str, int]:
+    """Rows in each of the warehouse tables that exist (absent tables are left out)."""
+    present = set(sa.inspect(connection).get_table_names())
+    return {
+        table.name: int(
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        )
+        for table in TABLES
+        if table.name in present
+    }
+
+
 def table_counts(settings: PipelineSettings) -> dict[str, int]:
     """Rows per table the pipeline reads; WarehouseNotReady naming what is missing or empty,
     and how to fill a demo warehouse."""
+    return _summary(settings, spans=False)["counts"]
+
+
+def warehouse_summary(settings: PipelineSettings) -> dict[str, Any]:
+    """Counts and the time span of bars and trades, computed in the warehouse."""
+    summary = _summary(settings, spans=True)
+    return {
+        "url": redacted_url(settings.resolved_warehouse_url),
+        **{f"n_{name}": count for name, count in summary["counts"].items()},
+        **summary["spans"],
+    }
+
+
+def _summary(settings: PipelineSettings, spans: bool) -> dict[str, Any]:
+    """One connection: the counts (checked) and, with ``spans``, the first and last bar and
+    trade."""
     redacted = redacted_url(settings.resolved_warehouse_url)
+    found: dict[str, str] = {}
     try:
         with warehouse_connection(settings) as connection:
-            present = set(sa.inspect(connection).get_table_names())
-            missing = [table.name for table in TABLES if table.name not in present]
+            counts = row_counts(connection)
+            missing = [table.name for table in TABLES if table.name not in counts]
             if missing:
                 raise WarehouseNotReady(
                     f"the warehouse at {redacted} has no table {', '.join(missing)}; "
                     "for demo data run `trademaster warehouse seed`"
                 )
-            counts = {
-                table.name: int(
-                    connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            empty = [name for name, count in counts.items() if count == 0]
+            if empty:
+                raise WarehouseNotReady(
+                    f"the warehouse at {redacted} has no rows in {', '.join(empty)}; "
+                    "for demo data run `trademaster warehouse seed`"
                 )
-                for table in TABLES
-            }
+            for kind, table in SPANNED if spans else ():
+                first, last = connection.execute(
+                    sa.select(sa.func.min(table.c.ts), sa.func.max(table.c.ts))
+                ).one()
+                found[f"first_{kind}"], found[f"last_{kind}"] = str(first), str(last)
     except sa.exc.OperationalError as exc:
         raise WarehouseNotReady(f"cannot read the warehouse at {redacted}: {exc.orig}") from exc
-    empty = [name for name, count in counts.items() if count == 0]
-    if empty:
-        raise WarehouseNotReady(
-            f"the warehouse at {redacted} has no rows in {', '.join(empty)}; "
-            "for demo data run `trademaster warehouse seed`"
-        )
-    return counts
-
-
-def warehouse_summary(settings: PipelineSettings) -> dict[str, Any]:
-    """Counts and the time span of bars and trades, computed in the warehouse."""
-    counts = table_counts(settings)
-    with warehouse_connection(settings) as connection:
-        bars = connection.execute(
-            sa.select(sa.func.min(schema.market_data.c.ts), sa.func.max(schema.market_data.c.ts))
-        ).one()
-        trades = connection.execute(
-            sa.select(sa.func.min(schema.trades.c.ts), sa.func.max(schema.trades.c.ts))
-        ).one()
-    return {
-        "url": redacted_url(settings.resolved_warehouse_url),
-        **{f"n_{name}": count for name, count in counts.items()},
-        "first_bar": str(bars[0]),
-        "last_bar": str(bars[1]),
-        "first_trade": str(trades[0]),
-        "last_trade": str(trades[1]),
-    }
+    return {"counts": counts, "spans": found}
 
 
 def redacted_url(url: str) -> str:

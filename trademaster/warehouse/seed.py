@@ -26,7 +26,7 @@ from trademaster.warehouse.market import (
     load_real_history,
     real_symbol_table,
 )
-from trademaster.warehouse.read import redacted_url
+from trademaster.warehouse.read import redacted_url, row_counts
 from trademaster.warehouse.trades import PricePanel, simulate_trades
 from trademaster.warehouse.users import generate_users
 
@@ -92,25 +92,13 @@ class WarehouseNotEmpty(RuntimeError):
     """Seeding would replace rows someone else may own."""
 
 
-def existing_rows(connection: sa.Connection) -> dict[str, int]:
-    """Rows in each of the seed's tables that exist (absent tables are left out)."""
-    present = set(sa.inspect(connection).get_table_names())
-    return {
-        table.name: int(
-            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-        )
-        for table in schema.metadata.sorted_tables
-        if table.name in present
-    }
-
-
 def seed_if_empty(settings: PipelineSettings) -> WarehouseSummary | None:
     """Seeds a warehouse whose tables are missing or hold no rows (``make up`` on a fresh
     machine); None, touching nothing, when any of them holds rows."""
     engine = sa.create_engine(settings.resolved_warehouse_url)
     try:
         with engine.connect() as connection:
-            if any(existing_rows(connection).values()):
+            if any(row_counts(connection).values()):
                 return None
     except sa.exc.OperationalError:
         pass  # no database file yet (SQLite): seeding creates it
@@ -129,7 +117,7 @@ def seed_warehouse(settings: PipelineSettings, replace: bool = False) -> Warehou
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
-            rows = {name: count for name, count in existing_rows(connection).items() if count}
+            rows = {name: count for name, count in row_counts(connection).items() if count}
         if rows and not replace:
             listed = ", ".join(f"{name} ({count:,} rows)" for name, count in rows.items())
             raise WarehouseNotEmpty(
