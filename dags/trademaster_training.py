@@ -2,7 +2,8 @@
 
 extract -> validate_data -> [models that feed features: train -> validate -> export]
 -> engineer_features -> per model, in parallel: train_<model> -> validate_<model> ->
-export_<model>. The steps live in ``trademaster.pipeline.tasks``; this file only wires them
+export_<model> -> canary_<model> (judged on live traffic, promoted or rolled back). The
+steps live in ``trademaster.pipeline.tasks``; this file only wires them
 (the model list is ``trademaster.pipeline.plan``, a light import). Settings come from the
 environment (``TRADEMASTER_*``), read when a task runs.
 """
@@ -73,7 +74,7 @@ def trademaster_training() -> None:
 
     @task
     def export_and_deploy(decision: dict[str, Any], model_name: str) -> dict[str, Any]:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from trademaster.pipeline import tasks
 
@@ -83,12 +84,27 @@ def trademaster_training() -> None:
             raise AirflowSkipException(f"{model_name} not deployed: {report['skipped']}")
         return report
 
+    @task
+    def canary(report: dict[str, Any], model_name: str) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from trademaster.pipeline import tasks
+
+        outcome = tasks.conclude_canary(_settings(), report)
+        if outcome.get("skipped"):
+            # The new version went live directly (no gateway, first version, one version
+            # served at a time) or nothing new was exported.
+            raise AirflowSkipException(f"{model_name}: {outcome['skipped']}")
+        return outcome
+
     def train_validate_export(upstream: Any, model: str) -> Any:
-        """train -> validate -> export for one model; returns the validation XComArg."""
+        """train -> validate -> export -> canary for one model; returns the validation
+        XComArg."""
         suffix = task_suffix(model)
         candidate: Any = train.override(task_id=f"train_{suffix}")(upstream, model)
         decision: Any = validate.override(task_id=f"validate_{suffix}")(candidate, model)
-        export_and_deploy.override(task_id=f"export_{suffix}")(decision, model)
+        report: Any = export_and_deploy.override(task_id=f"export_{suffix}")(decision, model)
+        canary.override(task_id=f"canary_{suffix}")(report, model)
         return decision
 
     # Each call returns an XComArg while the DAG is parsed; the task receives the value.

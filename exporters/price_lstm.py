@@ -27,7 +27,7 @@ from trademaster import registry
 from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.features.price_window import WINDOW_COLUMN, window_rows
 from trademaster.settings import PipelineSettings
-from trademaster.training.parity import require_parity
+from trademaster.training.parity import PARITY_TOLERANCE, require_parity
 from trademaster.warehouse import schema
 from trademaster.warehouse.read import read_table
 
@@ -99,7 +99,11 @@ def real_windows(settings: PipelineSettings, window: int, n: int) -> np.ndarray:
 
 
 def check_parity(
-    model: torch.nn.Module, pt: Path, onnx: Path, windows: np.ndarray
+    model: torch.nn.Module,
+    pt: Path,
+    onnx: Path,
+    windows: np.ndarray,
+    tolerance: float = PARITY_TOLERANCE,
 ) -> dict[str, float]:
     """Max abs differences against torch, on all windows at once and on one alone."""
     diffs = {
@@ -111,7 +115,7 @@ def check_parity(
             parity_check(model, onnx, windows), parity_check(model, onnx, windows[:1])
         ),
     }
-    require_parity(diffs, f"on {len(windows)} real windows")
+    require_parity(diffs, f"on {len(windows)} real windows", tolerance)
     return diffs
 
 
@@ -136,7 +140,7 @@ def export_version(
     with tempfile.TemporaryDirectory() as tmp:
         pt = script_model(model, Path(tmp) / "model.pt")
         onnx = export_window_onnx(model, windows[:4], Path(tmp) / ONNX_FILE)
-        diffs = check_parity(model, pt, onnx, windows)
+        diffs = check_parity(model, pt, onnx, windows, settings.parity_tolerance)
         log.info("parity on %d real windows: %s", len(windows), diffs)
         write_model_configs(settings.model_repository, spec)
         target = publish_version(settings.model_repository, spec, version.version, pt, [onnx])

@@ -7,7 +7,11 @@ a Triton response is the registry's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,32 @@ def exported_versions(repository: Path, name: str) -> list[int]:
         for path in (repository / name).glob("*")
         if path.name.isdigit() and is_exported(repository, name, int(path.name))
     )
+
+
+@contextmanager
+def entry_restored_on_failure(repository: Path, name: str) -> Iterator[None]:
+    """``repository/<name>`` exactly as it was (or absent again) if the block raises: a
+    publication that fails after writing (e.g. Triton refuses the new version) leaves no
+    trace. The snapshot is hard links, no copy: the exporters only ever replace files by
+    rename, so a linked file keeps the old content."""
+    entry = repository / name
+    repository.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=repository, prefix=f".{name}.rollback-"))
+    backup = scratch / "before"
+    try:
+        if entry.exists():
+            shutil.copytree(entry, backup, copy_function=os.link)
+        try:
+            yield
+        except BaseException:
+            if entry.exists():
+                os.replace(entry, scratch / "failed")
+            if backup.exists():
+                os.replace(backup, entry)
+            log.warning("%s: the model repository entry is back to what it was", name)
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def export_champion(

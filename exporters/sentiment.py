@@ -263,7 +263,7 @@ def export_version(
                 encoder, head, encoder_onnx, head_onnx, texts
             ),
         }
-        require_parity(diffs, f"{version.name} v{version.version}")
+        require_parity(diffs, f"{version.name} v{version.version}", settings.parity_tolerance)
         log.info("parity on %d real headlines: %s", len(texts), diffs)
 
         tokenizer, encoder_model, head_model = tokenizer_spec(), encoder_spec(), head_spec()

@@ -81,7 +81,9 @@ def export_tabular_version(
         max_abs_diff = parity_check(model, onnx_path, rows)
         log.info("ONNX parity on %d real rows: max abs diff %.3g", len(rows), max_abs_diff)
         require_parity(
-            {"onnx_parity_max_abs_diff": max_abs_diff}, f"{version.name} v{version.version}"
+            {"onnx_parity_max_abs_diff": max_abs_diff},
+            f"{version.name} v{version.version}",
+            settings.parity_tolerance,
         )
         write_model_configs(settings.model_repository, spec)
         target = write_model_version(

@@ -30,6 +30,18 @@ VERSION_PREDICTIONS = Counter(
     "Predictions answered, by served version and route (primary, canary)",
     ["model_name", "model_version", "route"],
 )
+ROUTE_ANSWERS = Counter(
+    "ml_route_answers_total",
+    "Answers by served version and route; outcome: ok, error (server side, 5xx) or "
+    "rejected (the request's fault, 4xx). The canary analysis compares routes on these",
+    ["model_name", "model_version", "route", "outcome"],
+)
+ROUTE_DURATION = Histogram(
+    "ml_route_duration_seconds",
+    "Time to answer one version's share of a request (features, cache, Triton)",
+    ["model_name", "model_version", "route"],
+    buckets=LATENCY_BUCKETS,
+)
 FEAST_DURATION = Histogram(
     "feast_feature_retrieval_duration_seconds",
     "One Feast online read (all rows of a request or batch)",

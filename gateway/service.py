@@ -98,6 +98,10 @@ class PredictionService:
                     )
                 except InferenceFailed:
                     if attempt:
+                        version, label = key
+                        metrics.ROUTE_ANSWERS.labels(name, str(version), label, "error").inc(
+                            len(indices)
+                        )
                         raise
                     retry.extend(indices)
                     continue
@@ -115,6 +119,7 @@ class PredictionService:
     ) -> list[Outcome]:
         model = route.model
         adapter = adapter_for(model)
+        started = time.perf_counter()
         outcomes: list[Outcome | None] = [None] * len(requests)
         valid: list[int] = []
         for index, request in enumerate(requests):
@@ -134,7 +139,9 @@ class PredictionService:
             await self._answer(model, adapter, ready, outcomes, route.label)
             if route.shadow is not None and route.shadow.version != model.version and ready:
                 self._start_shadow(route.shadow, adapter, ready, outcomes)
-        return [outcome for outcome in outcomes if outcome is not None]
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        record_route(route, answered, time.perf_counter() - started)
+        return answered
 
     async def _answer(
         self,
@@ -219,3 +226,18 @@ class PredictionService:
         """Waits for background work (shadow calls, cache writes), e.g. at shutdown."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def record_route(route: Route, answered: Sequence[Outcome], took_s: float) -> None:
+    """Per version and route: answers by outcome, and the time this share took."""
+    name, version = route.model.name, str(route.model.version)
+    counts = {"ok": 0, "error": 0, "rejected": 0}
+    for outcome in answered:
+        if isinstance(outcome, GatewayError):
+            counts["error" if outcome.status_code >= 500 else "rejected"] += 1
+        else:
+            counts["ok"] += 1
+    for outcome_name, count in counts.items():
+        if count:
+            metrics.ROUTE_ANSWERS.labels(name, version, route.label, outcome_name).inc(count)
+    metrics.ROUTE_DURATION.labels(name, version, route.label).observe(took_s)

@@ -111,6 +111,35 @@ def version_for_alias(
     return RegisteredVersion(model_name, int(found.version), str(found.run_id))
 
 
+def version_with_tag(
+    settings: PipelineSettings, model_name: str, key: str, value: str
+) -> RegisteredVersion | None:
+    """The newest version of ``model_name`` tagged ``key=value``; None if there is none."""
+    import mlflow
+
+    configure_mlflow(settings)
+    found = mlflow.MlflowClient().search_model_versions(
+        f"name = '{model_name}' and tags.{key} = '{value}'"
+    )
+    if not found:
+        return None
+    newest = max(found, key=lambda version: int(version.version))
+    return RegisteredVersion(model_name, int(newest.version), str(newest.run_id))
+
+
+def set_champion(settings: PipelineSettings, model_name: str, version: int | None) -> None:
+    """Points ``champion`` at ``version``, or removes the alias for None (no champion)."""
+    import mlflow
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    if version is None:
+        client.delete_registered_model_alias(model_name, CHAMPION)
+    else:
+        client.set_registered_model_alias(model_name, CHAMPION, str(version))
+    log.info("%s: %s is now %s", model_name, CHAMPION, f"v{version}" if version else "unset")
+
+
 def run_metrics(settings: PipelineSettings, run_id: str) -> dict[str, float]:
     import mlflow
 
@@ -171,3 +200,36 @@ def version_tags(settings: PipelineSettings, version: RegisteredVersion) -> dict
     configure_mlflow(settings)
     found = mlflow.MlflowClient().get_model_version(version.name, str(version.version))
     return dict(found.tags)
+
+
+def set_alias(settings: PipelineSettings, model_name: str, alias: str, version: int) -> None:
+    import mlflow
+
+    configure_mlflow(settings)
+    mlflow.MlflowClient().set_registered_model_alias(model_name, alias, str(version))
+    log.info("%s: alias %s -> v%d", model_name, alias, version)
+
+
+def remove_alias(settings: PipelineSettings, model_name: str, alias: str) -> None:
+    """Removes ``alias`` if it is set (a no-op otherwise)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return
+    client.delete_registered_model_alias(model_name, alias)
+
+
+def tag_version(
+    settings: PipelineSettings, model_name: str, version: int, tags: Mapping[str, str]
+) -> None:
+    import mlflow
+
+    configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, value)

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,20 @@ class PipelineSettings(BaseSettings):
         default=None, description="Last daily bar; empty means yesterday (UTC)."
     )
 
+    # Extraction from the warehouse (daily aggregates kept under data_dir/extract).
+    extract_history_days: int = Field(
+        default=730,
+        ge=120,
+        description="Days of trades before the newest one the first extraction reads (bars: "
+        "that plus the features' warm-up, before each symbol's newest bar).",
+    )
+    extract_lookback_days: int = Field(
+        default=5,
+        ge=0,
+        description="Days before the last extraction's newest day that each run reads again, "
+        "for rows that arrive late.",
+    )
+
     # Risk model label: position loses >= threshold of its margin within the horizon.
     risk_horizon_days: int = Field(default=10, ge=1)
     risk_loss_threshold: float = Field(default=0.10, gt=0, lt=1)
@@ -57,11 +71,43 @@ class PipelineSettings(BaseSettings):
     # Triton model repository written by the exporter.
     model_repository: Path = PROJECT_ROOT / "model_repository"
     triton_url: str = Field(
-        default="", description="Triton HTTP host:port to load new versions into; empty: skip."
+        default="", description="Triton HTTP host:port to load the champions into; empty: skip."
+    )
+    parity_tolerance: float = Field(
+        default=1e-4,
+        gt=0,
+        description="Largest max abs difference an exported graph (ONNX, TorchScript) may "
+        "have from its torch model on real rows before the exporter refuses to publish it.",
     )
 
     # Airflow (local dag.test runs).
     airflow_retry_delay_s: int = Field(default=5, ge=0)
+
+    # Canary rollout of a new champion through the running gateway (empty URL: no canary,
+    # a new version is served as soon as Triton loads it).
+    gateway_url: str = Field(default="", description="Gateway base URL, e.g. http://host:8080")
+    gateway_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Key with the admin and metrics scopes"
+    )
+    gateway_propagation_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Until every gateway worker applies a rollout change (their refresh, 2 s)",
+    )
+    canary_weight: float = Field(default=0.25, gt=0, lt=1, description="Share of users")
+    canary_min_requests: int = Field(
+        default=100, ge=10, description="Canary answers the analysis waits for"
+    )
+    canary_max_wait_s: float = Field(
+        default=600, gt=0, description="Then it decides on what it has, or rolls back"
+    )
+    canary_max_error_rate: float = Field(default=0.01, ge=0, lt=1)
+    canary_max_latency_ratio: float = Field(
+        default=2.0, gt=1, description="Canary p90 latency over the primary's"
+    )
+    canary_max_disagreement: float = Field(
+        default=0.25, gt=0, description="Mean |canary - champion| on the same inputs"
+    )
 
     # Training.
     train_epochs: int = Field(default=25, ge=1)

@@ -23,14 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trademaster.contract.deployment_status import read_statuses, status_path
 from trademaster.contract.models import ModelName
 from trademaster.launchers.mlflow_server import MlflowServer
+from trademaster.launchers.postgres_server import PostgresServer
+from trademaster.launchers.process import free_port
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.triton import TritonServer
+from trademaster.pipeline.airflow_api import AirflowApi, RunResult
+from trademaster.pipeline.airflow_runner import DAG_ID
+from trademaster.pipeline.airflow_service import AirflowLogin, AirflowService
 from trademaster.settings import PipelineSettings
 
 SAMPLE_MODEL = ModelName.RISK
@@ -50,6 +55,11 @@ class StackSettings(BaseSettings):
     triton_grpc_port: int = Field(default=0, ge=0, le=65535)
     triton_metrics_port: int = Field(default=0, ge=0, le=65535)
     mlflow_port: int = Field(default=5000, ge=0, le=65535, description="busy: a free one")
+    airflow_port: int = Field(default=8090, ge=0, le=65535, description="Airflow UI, REST API")
+    postgres_port: int = Field(default=0, ge=0, le=65535, description="Airflow's, MLflow's DB")
+    # Task slots of the LocalExecutor: the per-model branches train in parallel.
+    airflow_parallelism: int = Field(default=3, ge=1, le=32)
+    training_timeout_s: float = Field(default=2400.0, gt=0, description="First DAG run")
     startup_timeout_s: float = Field(default=180.0, gt=0)
 
 
@@ -215,6 +225,7 @@ class RunningStack:
     online_redis: RedisServer
     api_key: str
     started: float
+    airflow: AirflowLogin
 
     @property
     def mlflow_url(self) -> str:
@@ -228,14 +239,15 @@ class RunningStack:
 def running_stack(
     settings: PipelineSettings, stack_settings: StackSettings
 ) -> Iterator[RunningStack]:
-    """Redis, the pipeline if no model is deployed (else re-materialised features), Triton and
-    the gateway, ready to serve; everything is stopped when the block exits."""
+    """Redis, PostgreSQL, MLflow, Triton, Airflow (which trains and deploys the models if none
+    is deployed yet; otherwise the existing features are re-materialised) and the gateway,
+    ready to serve; everything is stopped when the block exits."""
     from trademaster.features.build import apply_and_materialize
-    from trademaster.pipeline.airflow_runner import run_training_dag
     from trademaster.warehouse.seed import seed_if_empty
 
     work = settings.resolved_data_dir
     work.mkdir(parents=True, exist_ok=True)
+    settings.model_repository.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with ExitStack() as stack:
         say("starting redis-server x2 (Feast online store, prediction cache)")
@@ -247,14 +259,18 @@ def running_stack(
         )
         feast_redis = f"127.0.0.1:{online_redis.port}"
         settings = settings.model_copy(update={"online_store_redis": feast_redis})
+        say(f"starting postgres (Airflow's and MLflow's databases, kept in {work / 'postgres'})")
+        postgres = stack.enter_context(
+            PostgresServer(
+                port=_port_or_free(stack_settings.postgres_port), data_dir=work / "postgres"
+            )
+        )
         if not settings.mlflow_tracking_uri:
-            # The registry the pipeline has always used (SQLite in var/mlflow), now behind a
-            # tracking server: the pipeline and exporters talk HTTP, the UI shows it all.
             say("starting mlflow server (tracking, model registry, artifacts)")
             mlflow = stack.enter_context(
                 MlflowServer(
                     work / "mlflow-server",
-                    backend_store_uri=settings.resolved_mlflow_tracking_uri,
+                    backend_store_uri=postgres.create_database("mlflow"),
                     artifacts_dir=settings.mlflow_artifact_root,
                     port=_port_or_free(stack_settings.mlflow_port),
                 )
@@ -268,35 +284,56 @@ def running_stack(
                 f"{seeded.n_trades:,} trades, {seeded.n_symbols} symbols, bars up to "
                 f"{seeded.last_bar})"
             )
-        if missing:
-            say(f"not deployed yet: {', '.join(missing)}; running the training pipeline")
-            took = run_training_dag(settings)
-            say(f"pipeline finished in {took:.0f} s")
-        else:
+        if not missing:
             say("every model is deployed: loading the existing features into Redis")
             apply_and_materialize(settings)
-        models = deployed_models(settings.model_repository)
-        if not models:
-            raise RuntimeError("the pipeline deployed no model; see the DAG log above")
 
-        say(f"starting tritonserver with {', '.join(models)}")
+        served = deployed_models(settings.model_repository)
+        say(f"starting tritonserver with {', '.join(served) or 'no model yet'}")
         triton = stack.enter_context(
             TritonServer(
                 settings.model_repository,
                 work / "triton",
-                models=models,
+                models=served,
                 http_port=_port_or_free(stack_settings.triton_http_port),
                 grpc_port=_port_or_free(stack_settings.triton_grpc_port),
                 metrics_port=_port_or_free(stack_settings.triton_metrics_port),
                 startup_timeout_s=stack_settings.startup_timeout_s,
             )
         )
-        say("starting the gateway")
         api_key = local_api_key(settings)
+        port = _port_or_free(stack_settings.gateway_port) or free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        # What the scheduled runs deploy into: this Triton, through this gateway (canary).
+        settings = settings.model_copy(
+            update={
+                "triton_url": triton.http_url,
+                "gateway_url": base_url,
+                "gateway_api_key": SecretStr(api_key),
+            }
+        )
+        say("starting Airflow: api-server, scheduler, dag-processor (LocalExecutor, PostgreSQL)")
+        airflow = stack.enter_context(
+            AirflowService(
+                settings,
+                work / "airflow-service",
+                postgres.create_database("airflow"),
+                port=_port_or_free(stack_settings.airflow_port),
+                parallelism=stack_settings.airflow_parallelism,
+            )
+        )
+        if missing:
+            say(f"not deployed yet: {', '.join(missing)}; training through the scheduler")
+            first_training_run(airflow, stack_settings.training_timeout_s)
+        models = deployed_models(settings.model_repository)
+        if not models:
+            raise RuntimeError("the pipeline deployed no model; see the DAG run above")
+
+        say("starting the gateway")
         process, port = stack.enter_context(
             gateway_process(
                 settings,
-                _port_or_free(stack_settings.gateway_port),
+                port,
                 cache_redis.url,
                 feast_redis,
                 triton.grpc_url,
@@ -304,7 +341,6 @@ def running_stack(
                 stack_settings.gateway_workers,
             )
         )
-        base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, process, stack_settings.startup_timeout_s)
         yield RunningStack(
             settings,
@@ -314,8 +350,26 @@ def running_stack(
             online_redis,
             api_key,
             started,
+            airflow.login(),
         )
-        say("stopping gateway, tritonserver, mlflow server and redis-servers")
+        say("stopping gateway, airflow, tritonserver, mlflow server, postgres and redis-servers")
+
+
+def first_training_run(airflow: AirflowService, timeout_s: float) -> RunResult:
+    """Follows the run the scheduler started when it first saw the (unpaused) DAG, or
+    triggers one through the REST API; fails with the failed tasks and where their logs are."""
+    with AirflowApi(airflow.login()) as api:
+        active = api.active_runs(DAG_ID)
+        run_id = active[0] if active else api.trigger(DAG_ID, note="make up: first training")
+        say(f"DAG run {run_id} ({airflow.url}/dags/{DAG_ID}/runs/{run_id})")
+        result = api.wait(DAG_ID, run_id, timeout_s, progress=lambda line: say(f"  {line}"))
+    if result.state != "success":
+        raise RuntimeError(
+            f"DAG run {run_id} {result.state}: failed tasks {', '.join(result.failed_tasks())}; "
+            f"logs in {airflow.home / 'logs'} and the Airflow UI ({airflow.url})"
+        )
+    say(f"DAG run {run_id} succeeded in {result.took_s:.0f} s")
+    return result
 
 
 @dataclass(frozen=True)
@@ -344,6 +398,8 @@ def ask_every_model(stack: RunningStack) -> list[SampleAnswer]:
 def run_stack(once: bool) -> int:
     """Serves until Ctrl-C. With ``once``, a non-interactive check: exits 0 only if every
     catalog model is deployed and answered its sample request."""
+    # A TERM while starting (or training) unwinds like Ctrl-C: everything started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with running_stack(PipelineSettings(), StackSettings()) as stack:
         answers = ask_every_model(stack)
         print_summary(stack, answers)
@@ -421,6 +477,8 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
                 f"  redis          online store {stack.online_redis.url}, "
                 f"cache {stack.cache_redis.url}",
                 f"  mlflow         {stack.mlflow_url}   (runs, model versions, aliases)",
+                f"  airflow        {stack.airflow.url}   (user {stack.airflow.username}, "
+                f"password {stack.airflow.password}; DAG {DAG_ID}, daily)",
                 f"  API key        {stack.api_key}   (also in var/local_api_key)",
                 "",
                 "Models:",

@@ -1,12 +1,16 @@
 """A failed run harms nothing: with the session's trained and served platform, the DAG runs
-against a corrupt new day and against an unreachable warehouse. Each run fails at its stage,
+against a corrupt new day, an unreachable warehouse, a risk horizon beyond the history (its
+training raises), an export parity tolerance no graph meets (into a replica's repository that
+lacks the risk champion), and a Triton that refuses the load. Each run fails at its stage,
 after the configured retries, with a message naming the problems; the champion aliases, the
 model repository and the online features are exactly what they were, and the gateway keeps
-answering throughout."""
+answering throughout. Once the fault is gone, a rerun on the same data and code succeeds and
+registers no new version (each training reuses the version with its fingerprint)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -18,7 +22,8 @@ import sqlalchemy as sa
 from tests.integration.stack import RISK_MODEL, Gateway, run_cli
 from trademaster import registry
 from trademaster.features.store import feature_service_columns, open_feature_store
-from trademaster.pipeline.plan import MODELS
+from trademaster.launchers.triton import TritonServer
+from trademaster.pipeline.plan import MODELS, task_suffix
 from trademaster.settings import PipelineSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
@@ -135,5 +140,90 @@ def test_an_unreachable_warehouse_fails_extract_and_changes_nothing(
     assert "[pipeline] extract: up_for_retry" in output, output[-4000:]
     assert "[pipeline] extract: failed" in output, output[-4000:]
     assert "cannot read the warehouse at postgresql+psycopg://ml_reader@127.0.0.1:9" in output
+    assert _state(pipeline_settings, pairs) == before
+    assert _answers(gateway, pairs[0]) == 200
+
+
+def _version_counts(settings: PipelineSettings) -> dict[str, int]:
+    import mlflow
+
+    registry.configure_mlflow(settings)
+    client = mlflow.MlflowClient()
+    return {str(name): len(client.search_model_versions(f"name = '{name}'")) for name in MODELS}
+
+
+def _retried_and_failed(output: str, task: str) -> None:
+    assert f"[pipeline] {task}: up_for_retry" in output, output[-4000:]
+    assert f"[pipeline] {task}: failed" in output, output[-4000:]
+
+
+def test_training_that_raises_fails_its_task_and_a_rerun_registers_nothing(
+    pipeline_settings: PipelineSettings, gateway: Gateway
+) -> None:
+    pairs = _pairs(pipeline_settings)
+    before = _state(pipeline_settings, pairs)
+    versions = _version_counts(pipeline_settings)
+    beyond_history = pipeline_settings.model_copy(update={"risk_horizon_days": 100_000})
+
+    output = _failed_run(beyond_history)
+
+    _retried_and_failed(output, f"train_{task_suffix(RISK_MODEL)}")
+    assert "risk_horizon_days=100000 business days reach past the last daily bar" in output
+    assert _state(pipeline_settings, pairs) == before
+    assert _version_counts(pipeline_settings) == versions
+    assert _answers(gateway, pairs[0]) == 200
+
+    rerun = run_cli(pipeline_settings, "pipeline", "run", timeout_s=600)
+    rerun_output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, rerun_output[-4000:]
+    for name in MODELS:
+        reused = rf"{name}: version \d+ was trained on the same data, code and parameters"
+        assert re.search(reused, rerun_output), name
+    assert _version_counts(pipeline_settings) == versions
+    assert _state(pipeline_settings, pairs) == before
+    assert _answers(gateway, pairs[0]) == 200
+
+
+def test_an_export_parity_failure_publishes_nothing(
+    pipeline_settings: PipelineSettings, gateway: Gateway, tmp_path: Path
+) -> None:
+    """A replica's model repository still lacks the risk champion, so the run exports it;
+    no graph meets a parity tolerance of 1e-12, so the export fails and the replica stays
+    as it was (no risk entry, nothing half-written), like everything else."""
+    pairs = _pairs(pipeline_settings)
+    before = _state(pipeline_settings, pairs)
+    replica = tmp_path / "replica_repository"
+    shutil.copytree(pipeline_settings.model_repository, replica)
+    shutil.rmtree(replica / RISK_MODEL)
+    strict = pipeline_settings.model_copy(
+        update={"model_repository": replica, "parity_tolerance": 1e-12}
+    )
+    replica_before = _state(strict, pairs)
+
+    output = _failed_run(strict)
+
+    _retried_and_failed(output, f"export_{task_suffix(RISK_MODEL)}")
+    assert f"export parity failed ({RISK_MODEL} v" in output, output[-4000:]
+    assert re.search(r"onnx_parity_max_abs_diff = [0-9.e-]+ \(tolerance 1e-12\)", output)
+    assert _state(strict, pairs) == replica_before
+    assert not (replica / RISK_MODEL).exists()
+    assert _state(pipeline_settings, pairs) == before
+    assert _answers(gateway, pairs[0]) == 200
+
+
+def test_triton_refusing_the_load_fails_export_and_changes_nothing(
+    pipeline_settings: PipelineSettings, gateway: Gateway, tmp_path: Path
+) -> None:
+    """A real tritonserver whose model repository holds none of the models refuses every
+    load; the served Triton and everything else stay as they were."""
+    pairs = _pairs(pipeline_settings)
+    before = _state(pipeline_settings, pairs)
+    empty = tmp_path / "empty_repository"
+    empty.mkdir()
+    with TritonServer(empty, tmp_path / "refusing_triton") as refusing:
+        output = _failed_run(pipeline_settings.model_copy(update={"triton_url": refusing.http_url}))
+
+    _retried_and_failed(output, f"export_{task_suffix(RISK_MODEL)}")
+    assert f"Triton at {refusing.http_url} refused to load {RISK_MODEL}: " in output
     assert _state(pipeline_settings, pairs) == before
     assert _answers(gateway, pairs[0]) == 200

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fingerprints import forget_fingerprint
 from tests.integration.stack import pipeline_test_settings
 from trademaster.behavior import pipeline as behavior_pipeline
 from trademaster.features.build import build_offline_features, feast_objects
@@ -56,6 +57,7 @@ def test_the_behaviour_decision_is_the_one_its_intervals_support(
     assert promoted, reason
 
     # Same inputs, same numbers: retraining on the same data reproduces every interval.
+    forget_fingerprint(settings, behavior_pipeline.MODEL_NAME, candidate["version"])
     again = behavior_pipeline.train_and_register(settings)["metrics"]
     for key in gates.GateRule("vs_logistic_macro_f1", "", "beats", 0).metric_keys():
         assert again[key] == metrics[key], key

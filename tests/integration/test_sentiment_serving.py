@@ -19,6 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 from exporters.registered import export_champion
 from exporters.sentiment import ENCODER, ENSEMBLE, HEAD, TOKENIZER
+from tests.fingerprints import forget_fingerprint
 from tests.integration.stack import (
     TritonProtocol,
     isolated_settings,
@@ -246,8 +247,9 @@ def test_an_empty_headline_is_scored(served: Served) -> None:
 
 def test_a_new_champion_is_served_by_reloading_the_ensemble(served: Served) -> None:
     # Last in this module: it moves the served version. Same data and seed, so the new
-    # version's head is the same and its answers must not change.
+    # version's head is the same and its answers must not change (trained again, not reused).
     settings, server = served.settings, served.server
+    forget_fingerprint(settings, DEFINITION.name, int(served.export["version"]))
     candidate = train_and_register(settings, _headlines())
     assert validate_candidate(settings, DEFINITION.name, DEFINITION.training.decide, candidate)[
         "promoted"

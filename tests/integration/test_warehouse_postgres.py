@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from tests.integration.stack import isolated_settings, run_cli
 from trademaster.features.build import MARKET_FEATURES_FILE
+from trademaster.features.extract import DATASETS, current_extract
 from trademaster.launchers.postgres_server import PostgresServer
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.tools import MissingToolError
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 READER = "ml_reader"
 # Small enough for two DAG runs in a few minutes; large enough that every step runs.
-SMALL = {
+SMALL: dict[str, Any] = {
     "n_users": 300,
     "n_trades": 10_000,
     "n_generated_symbols": 6,
@@ -54,15 +56,14 @@ def postgres() -> Iterator[PostgresServer]:
 def test_seed_extract_and_validate_against_a_real_postgres(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:
-    settings = PipelineSettings(
-        data_dir=tmp_path / "var",
-        warehouse_url=postgres.url,
-        n_users=100,
-        n_trades=3_000,
-        n_generated_symbols=6,
-        history_business_days=200,
-        trade_window_business_days=100,
-    )
+    sizes: dict[str, Any] = {
+        "n_users": 100,
+        "n_trades": 3_000,
+        "n_generated_symbols": 6,
+        "history_business_days": 200,
+        "trade_window_business_days": 100,
+    }
+    settings = PipelineSettings(data_dir=tmp_path / "var", warehouse_url=postgres.url, **sizes)
     seed_warehouse(settings)
     summary = tasks.extract(settings)
     counts = tasks.validate_data(settings)
@@ -86,6 +87,18 @@ def test_seed_extract_and_validate_against_a_real_postgres(
     )
     assert users["archetype_since"].notna().sum() == frames.users["archetype_since"].notna().sum()
     assert set(users["secondary_archetype"].dropna()) <= set(frames.users["archetype"])
+
+    # PostgreSQL computes the daily aggregates SQLite computes from the same rows.
+    on_postgres = current_extract(settings)
+    assert on_postgres.manifest.read["incremental"] is False
+    assert on_postgres.manifest.read["trades_aggregated"] == len(expected)
+    sqlite_settings = PipelineSettings(data_dir=tmp_path / "sqlite", **sizes)
+    seed_warehouse(sqlite_settings)
+    on_sqlite = current_extract(sqlite_settings)
+    for dataset in DATASETS:
+        pd.testing.assert_frame_equal(
+            on_postgres.frame(dataset), on_sqlite.frame(dataset), rtol=1e-9
+        )
 
     # A second seed would delete those rows: refused, saying what would be lost.
     with pytest.raises(WarehouseNotEmpty, match=r"trades \(3,\d{3} rows\).*--replace"):
@@ -152,6 +165,10 @@ def test_the_dag_only_reads_a_warehouse_it_does_not_own(
     assert after_new_day["trades"][0] == before["trades"][0] + arrived.trades
     run_dag()
     assert _checksums(owner) == after_new_day
+    # The second run read the new day and the lookback before it, not the whole history.
+    extracted = current_extract(settings).manifest
+    assert extracted.read["incremental"] is True
+    assert extracted.watermark == arrived.last_day
     # The second run's features include the day that arrived.
     features = pd.read_parquet(settings.features_dir / MARKET_FEATURES_FILE)
     newest = pd.to_datetime(features["event_timestamp"], utc=True).dt.tz_localize(None).max()

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "trademaster.portfolio",
     ),
     ("exporters",),
+    ("trademaster.rollout",),
     ("trademaster.pipeline",),
     ("trademaster.stack", "trademaster.cli", "dags"),
 )

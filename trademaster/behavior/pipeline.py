@@ -18,13 +18,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from trademaster import registry
+from trademaster import behavior, registry
 from trademaster.behavior.model import fit_behavior_model, predict_proba
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.store import feature_service_columns, open_feature_store
 from trademaster.settings import PipelineSettings
-from trademaster.training import gates
+from trademaster.training import fingerprint, gates
 from trademaster.training.evaluation import signed_log1p
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.training.torch_fit import TrainingConfig
@@ -113,13 +113,28 @@ def logistic_predictions(
 
 def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
     frame, names = behavior_examples(settings)
+    config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
+    params = {
+        "feature_service": FEATURE_SERVICE,
+        "features": ",".join(names),
+        "classes": ",".join(CLASS_LABELS),
+        "holdout_user_fraction": HOLDOUT_USER_FRACTION,
+        "epochs": config.epochs,
+        "seed": settings.seed,
+    }
+    used = frame[["user_id", "event_timestamp", "label", *names]]
+    trained_on = fingerprint.training_fingerprint(
+        {"snapshots": fingerprint.frame_digest(used)}, fingerprint.package_code(behavior), params
+    )
+    reused = fingerprint.reused_candidate(settings, MODEL_NAME, trained_on)
+    if reused is not None:
+        return reused
     train, holdout = split_users(frame, HOLDOUT_USER_FRACTION, settings.seed)
     train_x = train[names].to_numpy(np.float32)
     train_y = train["label"].to_numpy(np.int64)
     holdout_x = holdout[names].to_numpy(np.float32)
     holdout_y = holdout["label"].to_numpy(np.int64)
 
-    config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
     model, fit_info = fit_behavior_model(train_x, train_y, len(CLASS_LABELS), config)
     majority = int(np.bincount(train_y, minlength=len(CLASS_LABELS)).argmax())
     predicted = {
@@ -157,19 +172,13 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
         MODEL_NAME,
         model,
         example=holdout_x[:32],
-        params={
-            "feature_service": FEATURE_SERVICE,
-            "features": ",".join(names),
-            "classes": ",".join(CLASS_LABELS),
-            "holdout_user_fraction": HOLDOUT_USER_FRACTION,
-            "epochs": config.epochs,
-            "seed": settings.seed,
-        },
+        params=params,
         metrics=metrics,
         tags={
             Parameter.FEATURE_SERVICE: FEATURE_SERVICE,
             Parameter.FEATURE_NAMES: ",".join(names),
             Parameter.CLASS_LABELS: ",".join(CLASS_LABELS),
+            fingerprint.FINGERPRINT_TAG: trained_on,
         },
     )
     return candidate_report(version, metrics)

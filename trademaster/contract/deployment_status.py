@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,11 +59,16 @@ def read_statuses(path: Path) -> dict[str, ModelDeployment]:
 
 
 def record_status(repository: Path, status: ModelDeployment) -> None:
-    """Replaces ``status.model_name``'s entry, keeping every other model's."""
+    """Replaces ``status.model_name``'s entry, keeping every other model's. An entry that
+    says the same (all but ``updated_at``) is left as it is: ``updated_at`` is when the
+    status last changed, and a rerun that changes nothing writes nothing."""
     repository.mkdir(parents=True, exist_ok=True)
     path = status_path(repository)
     with _locked(repository):
         statuses = read_statuses(path)
+        current = statuses.get(status.model_name)
+        if current is not None and replace(current, updated_at=status.updated_at) == status:
+            return
         statuses[status.model_name] = status
         body = {"models": {name: asdict(entry) for name, entry in sorted(statuses.items())}}
         handle, temporary = tempfile.mkstemp(dir=repository, prefix=f".{STATUS_FILE}.")

@@ -1,4 +1,4 @@
-"""Feature pipeline: warehouse -> offline parquet -> Feast registry -> Redis online store."""
+"""Feature pipeline: extract -> offline parquet -> Feast registry -> Redis online store."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trademaster.features.extract import DailyExtract, current_extract
 from trademaster.features.market_features import SENTIMENT_SCORE, compute_market_features
 from trademaster.features.price_window import window_rows
 from trademaster.features.store import load_definitions, open_feature_store
-from trademaster.features.user_features import compute_user_features, position_table
+from trademaster.features.user_features import compute_user_features, with_entry_momentum
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
-from trademaster.warehouse.market import daily_bars
 from trademaster.warehouse.read import read_table
 
 log = logging.getLogger(__name__)
@@ -43,28 +43,24 @@ class FeatureSummary:
 def build_offline_features(
     settings: PipelineSettings, daily_sentiment: pd.DataFrame | None
 ) -> FeatureSummary:
-    """Computes user and market features from the warehouse into the offline parquet files.
+    """Computes user and market features from the extract into the offline parquet files.
 
-    ``daily_sentiment`` (symbol, bar_date, sentiment_score: the day's mean headline score by
-    the sentiment-analyzer champion, handed over by the pipeline) becomes the market
-    features' ``sentiment_score``; None (no champion yet) makes it 0, neutral."""
-    market = read_table(settings, schema.market_data)
-    trades = read_table(settings, schema.trades)
-    users = read_table(settings, schema.users)
-    daily = daily_bars(market)
-
+    The extract holds the warehouse's daily aggregates (``trademaster.features.extract``);
+    without one for these settings, one is extracted first. ``daily_sentiment`` (symbol,
+    bar_date, sentiment_score: the day's mean headline score by the sentiment-analyzer
+    champion, handed over by the pipeline) becomes the market features' ``sentiment_score``;
+    None (no champion yet) makes it 0, neutral."""
+    extract = current_extract(settings)
+    daily = extract.bars.rename(columns={"day": "ts"})
     log.info("market features for %d symbols", daily["symbol"].nunique())
     market_features = with_sentiment(compute_market_features(daily), daily_sentiment)
-    positions = position_table(trades, users, daily)
-    first_trade_day = trades["ts"].min().normalize()
-    snapshot_days = pd.bdate_range(first_trade_day, daily["ts"].max())
-    log.info("user features: %d users x %d days", len(users), len(snapshot_days))
-    user_features = compute_user_features(positions, users["user_id"].to_numpy(), snapshot_days)
+    user_features = extract_user_features(extract, daily)
 
     created = pd.Timestamp(datetime.now(UTC))
     settings.features_dir.mkdir(parents=True, exist_ok=True)
-    # Windows of every series at its own interval (EURUSD stays hourly, as evaluated).
-    windows = window_rows(market).drop(columns=["bar_ts"])
+    # Windows of every series at its own interval (EURUSD stays hourly, as evaluated): the
+    # LSTM's input is the bars themselves, not a daily aggregate.
+    windows = window_rows(read_table(settings, schema.market_data)).drop(columns=["bar_ts"])
     log.info("price windows: %d rows", len(windows))
     for frame, name in (
         (user_features, USER_BEHAVIOR_FILE),
@@ -80,6 +76,15 @@ def build_offline_features(
         first_snapshot=str(user_features["event_timestamp"].min()),
         last_snapshot=str(user_features["event_timestamp"].max()),
     )
+
+
+def extract_user_features(extract: DailyExtract, daily: pd.DataFrame) -> pd.DataFrame:
+    """User snapshots for every business day from the extract's first complete window to the
+    newest bar, from its per user and day aggregates."""
+    snapshot_days = pd.bdate_range(extract.snapshot_start, daily["ts"].max())
+    log.info("user features: %d users x %d days", len(extract.user_ids), len(snapshot_days))
+    opens = with_entry_momentum(extract.opens, daily)
+    return compute_user_features(opens, extract.closes, extract.user_ids, snapshot_days)
 
 
 def with_sentiment(

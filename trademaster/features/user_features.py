@@ -3,6 +3,10 @@
 One snapshot per user and business day, computed from the trades executed before midnight UTC
 that ends the day; its ``event_timestamp`` is that midnight. A user with no trade in the window
 gets zeros for activity and 0.5 for the win rate, with ``trades_in_window`` = 0 saying so.
+
+The inputs are the warehouse's daily aggregates (``trademaster.warehouse.aggregates``): the
+positions a user opened per day and symbol, and those closed per day. Since a window starts
+and ends at midnights, a day's aggregate is either wholly inside a window or wholly outside.
 """
 
 from __future__ import annotations
@@ -25,36 +29,22 @@ USER_FEATURES: dict[str, str] = {
 }
 WINDOW = pd.Timedelta(days=90)
 WINDOW_BUSINESS_DAYS = 63
+MOMENTUM_BARS = 20
+# Sums per (user, day, symbol) of the positions opened, and per (user, day) of those closed.
+OPEN_SUMS = ("n_opened", "notional_usd", "leverage", "exposure", "n_short", "entry_momentum")
+CLOSE_SUMS = ("n_closed", "holding_days", "n_won")
 
 
-def position_table(trades: pd.DataFrame, users: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame:
-    """One row per position: its opening trade joined with its close (if any) and context."""
-    opens = trades[trades["action"] == "open"].set_index("position_id")
-    closes = trades[trades["action"] == "close"].set_index("position_id")
-    positions = opens[["user_id", "symbol", "ts", "direction", "price", "notional_usd", "leverage"]]
-    positions = positions.rename(columns={"ts": "open_ts", "price": "open_price"})
-    positions = positions.join(
-        closes[["ts", "price"]].rename(columns={"ts": "close_ts", "price": "close_price"})
-    )
-    sign = np.where(positions["direction"] == "long", 1.0, -1.0)
-    positions["pnl_pct"] = sign * (positions["close_price"] / positions["open_price"] - 1)
-    positions["holding_days"] = (positions["close_ts"] - positions["open_ts"]) / pd.Timedelta(
-        days=1
-    )
-    capital = users.set_index("user_id")["capital_usd"]
-    positions["exposure"] = (
-        positions["notional_usd"]
-        * positions["leverage"]
-        / positions["user_id"].map(capital).to_numpy()
-    )
-    momentum = _trailing_returns(daily, 20)
-    open_day = positions["open_ts"].dt.normalize()
-    keys = pd.MultiIndex.from_arrays([positions["symbol"], open_day])
-    positions["entry_momentum"] = momentum.reindex(keys).to_numpy()
-    return positions.reset_index()
+def with_entry_momentum(opens: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame:
+    """Adds ``entry_momentum``: the positions' summed 20-bar return before their entry day
+    (0 where the symbol has no such return)."""
+    momentum = trailing_returns(daily, MOMENTUM_BARS)
+    keys = pd.MultiIndex.from_arrays([opens["symbol"], opens["day"]])
+    per_position = np.nan_to_num(momentum.reindex(keys).to_numpy())
+    return opens.assign(entry_momentum=opens["n_opened"].to_numpy() * per_position)
 
 
-def _trailing_returns(daily: pd.DataFrame, lookback: int) -> pd.Series:
+def trailing_returns(daily: pd.DataFrame, lookback: int) -> pd.Series:
     """Return over the ``lookback`` bars before each day (the day's own close excluded)."""
     frame = daily.sort_values(["symbol", "ts"])
     previous = frame.groupby("symbol")["close"].shift(1)
@@ -64,14 +54,23 @@ def _trailing_returns(daily: pd.DataFrame, lookback: int) -> pd.Series:
 
 
 def compute_user_features(
-    positions: pd.DataFrame, user_ids: np.ndarray, snapshot_days: pd.DatetimeIndex
+    opens: pd.DataFrame,
+    closes: pd.DataFrame,
+    user_ids: np.ndarray,
+    snapshot_days: pd.DatetimeIndex,
 ) -> pd.DataFrame:
-    """Daily snapshots for every user in ``user_ids`` and every day in ``snapshot_days``."""
+    """Daily snapshots for every user in ``user_ids`` and every day in ``snapshot_days``.
+
+    ``opens``: user_id, day, symbol and ``OPEN_SUMS``; ``closes``: user_id, day and
+    ``CLOSE_SUMS`` (``day`` at midnight)."""
     cutoffs = (snapshot_days + pd.Timedelta(days=1)).to_numpy()
     window_starts = cutoffs - WINDOW.to_timedelta64()
-    by_user = dict(tuple(positions.groupby("user_id", sort=False)))
+    opened = dict(tuple(opens.sort_values(["user_id", "day"]).groupby("user_id", sort=False)))
+    closed = dict(tuple(closes.sort_values(["user_id", "day"]).groupby("user_id", sort=False)))
     frames = [
-        _user_snapshots(int(user_id), by_user.get(user_id), cutoffs, window_starts)
+        _user_snapshots(
+            int(user_id), opened.get(user_id), closed.get(user_id), cutoffs, window_starts
+        )
         for user_id in user_ids
     ]
     features = pd.concat(frames, ignore_index=True)
@@ -81,16 +80,18 @@ def compute_user_features(
 
 def _user_snapshots(
     user_id: int,
-    positions: pd.DataFrame | None,
+    opens: pd.DataFrame | None,
+    closes: pd.DataFrame | None,
     cutoffs: np.ndarray,
     window_starts: np.ndarray,
 ) -> pd.DataFrame:
     n = len(cutoffs)
     out: dict[str, np.ndarray] = {name: np.zeros(n) for name in USER_FEATURES}
     out["win_rate"] = np.full(n, 0.5)
-    if positions is not None and len(positions):
-        _fill_open_stats(out, positions.sort_values("open_ts"), cutoffs, window_starts)
-        _fill_close_stats(out, positions.dropna(subset=["close_ts"]), cutoffs, window_starts)
+    if opens is not None and len(opens):
+        _fill_open_stats(out, opens, cutoffs, window_starts)
+    if closes is not None and len(closes):
+        _fill_close_stats(out, closes, cutoffs, window_starts)
     frame = pd.DataFrame(out)
     frame.insert(0, "event_timestamp", cutoffs)
     frame.insert(0, "user_id", user_id)
@@ -100,7 +101,7 @@ def _user_snapshots(
 def _window_sums(
     times: np.ndarray, values: np.ndarray, cutoffs: np.ndarray, starts: np.ndarray
 ) -> np.ndarray:
-    """Sum of ``values`` (rows x columns) over events with start <= time < cutoff."""
+    """Sum of ``values`` (rows x columns) over rows with start <= time < cutoff."""
     cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
     hi = np.searchsorted(times, cutoffs, side="left")
     lo = np.searchsorted(times, starts, side="left")
@@ -110,23 +111,12 @@ def _window_sums(
 def _fill_open_stats(
     out: dict[str, np.ndarray], opens: pd.DataFrame, cutoffs: np.ndarray, starts: np.ndarray
 ) -> None:
-    times = opens["open_ts"].to_numpy()
+    times = opens["day"].to_numpy()
     symbols, symbol_codes = np.unique(opens["symbol"].to_numpy(), return_inverse=True)
-    notional = opens["notional_usd"].to_numpy()
+    notional = opens["notional_usd"].to_numpy(dtype=float)
     per_symbol = np.zeros((len(opens), len(symbols)))
     per_symbol[np.arange(len(opens)), symbol_codes] = notional
-    momentum = np.nan_to_num(opens["entry_momentum"].to_numpy())
-    columns = np.column_stack(
-        [
-            np.ones(len(opens)),
-            notional,
-            opens["leverage"].to_numpy(),
-            opens["exposure"].to_numpy(),
-            (opens["direction"] == "short").to_numpy(dtype=float),
-            momentum,
-        ]
-    )
-    sums = _window_sums(times, columns, cutoffs, starts)
+    sums = _window_sums(times, opens[list(OPEN_SUMS)].to_numpy(dtype=float), cutoffs, starts)
     symbol_sums = _window_sums(times, per_symbol, cutoffs, starts)
     count = sums[:, 0]
     active = count > 0
@@ -147,19 +137,10 @@ def _fill_open_stats(
 
 
 def _fill_close_stats(
-    out: dict[str, np.ndarray], closed: pd.DataFrame, cutoffs: np.ndarray, starts: np.ndarray
+    out: dict[str, np.ndarray], closes: pd.DataFrame, cutoffs: np.ndarray, starts: np.ndarray
 ) -> None:
-    if closed.empty:
-        return
-    closed = closed.sort_values("close_ts")
-    columns = np.column_stack(
-        [
-            np.ones(len(closed)),
-            closed["holding_days"].to_numpy(),
-            (closed["pnl_pct"] > 0).to_numpy(dtype=float),
-        ]
-    )
-    sums = _window_sums(closed["close_ts"].to_numpy(), columns, cutoffs, starts)
+    values = closes[list(CLOSE_SUMS)].to_numpy(dtype=float)
+    sums = _window_sums(closes["day"].to_numpy(), values, cutoffs, starts)
     count = sums[:, 0]
     safe = np.where(count > 0, count, 1.0)
     out["avg_holding_days"] = np.where(count > 0, sums[:, 1] / safe, 0.0)

@@ -66,7 +66,13 @@ class MlflowServer(ManagedServer):
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         # Its own uvicorn first on PATH (mlflow starts it by name).
         bin_dir = str(Path(sys.executable).parent)
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            # Its job runner (GenAI evaluation jobs, which we do not use) starts seven worker
+            # processes of about 250 MB each.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         self._spawn(
             self.command(),
             self.healthy,

@@ -85,6 +85,25 @@ class ManagedServer:
         self.stop()
 
 
+class Closing:
+    """A client used as a context manager: ``with X(...) as client:`` closes it on the way
+    out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class ServerStartError(RuntimeError):
     """A server process exited or did not become ready before its deadline."""
 

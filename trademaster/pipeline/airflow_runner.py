@@ -21,7 +21,16 @@ DAGS_FOLDER = PROJECT_ROOT / "dags"
 
 def settings_environment(settings: PipelineSettings) -> dict[str, str]:
     """``TRADEMASTER_*`` variables that rebuild ``settings`` in a child process."""
-    values = settings.model_dump(mode="json")
+    values = {
+        **settings.model_dump(mode="json"),
+        # Absolute, so that a process started in another folder finds the same files.
+        **{
+            name: str(Path(value).resolve())
+            for name, value in settings.model_dump().items()
+            if isinstance(value, Path)
+        },
+        "gateway_api_key": settings.gateway_api_key.get_secret_value(),
+    }
     return {
         f"TRADEMASTER_{name.upper()}": str(value)
         for name, value in values.items()
@@ -29,15 +38,19 @@ def settings_environment(settings: PipelineSettings) -> dict[str, str]:
     }
 
 
-def airflow_environment(settings: PipelineSettings) -> dict[str, str]:
-    home = settings.airflow_home
+def airflow_environment(
+    settings: PipelineSettings, home: Path | None = None, metadata_url: str = ""
+) -> dict[str, str]:
+    """What every Airflow process of ours runs with: the pipeline's settings, the DAG folder,
+    and a metadata database (SQLite in ``home`` unless ``metadata_url`` names another)."""
+    home = home or settings.airflow_home
     return {
         **os.environ,
         **settings_environment(settings),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url or f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": str(settings.airflow_retry_delay_s),

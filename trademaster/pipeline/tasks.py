@@ -14,17 +14,24 @@ log = logging.getLogger(__name__)
 
 
 def extract(settings: PipelineSettings) -> dict[str, Any]:
-    """Checks that the warehouse holds what the pipeline reads and summarises it (counts and
-    time spans, computed in the warehouse). Read only: the pipeline never writes there."""
+    """Checks that the warehouse holds what the pipeline reads, summarises it (counts and
+    time spans, computed in the warehouse) and stages the incremental extract of its daily
+    aggregates (published by ``validate_data``). Read only: the pipeline never writes there."""
+    from dataclasses import asdict
+
+    from trademaster.features.extract import stage_extract
     from trademaster.warehouse.read import warehouse_summary
 
     summary = warehouse_summary(settings)
     log.info("warehouse: %s", summary)
-    return summary
+    staged = stage_extract(settings)
+    return {**summary, "extract": asdict(staged)}
 
 
 def validate_data(settings: PipelineSettings) -> dict[str, Any]:
-    """Fails the run with every problem listed if the warehouse breaks its contract."""
+    """Fails the run with every problem listed if the warehouse breaks its contract; else
+    publishes the staged extract."""
+    from trademaster.features.extract import publish_extract
     from trademaster.warehouse import schema
     from trademaster.warehouse.read import read_table
     from trademaster.warehouse.validation import validate_frames
@@ -35,6 +42,8 @@ def validate_data(settings: PipelineSettings) -> dict[str, Any]:
     }
     counts = validate_frames(frames, min_users=settings.n_users, min_trades=settings.n_trades)
     log.info("data validation passed: %s", counts)
+    # Only data that passed moves the extract's watermark.
+    publish_extract(settings)
     return counts
 
 
@@ -51,7 +60,12 @@ def train_model(settings: PipelineSettings, model_name: str) -> dict[str, Any]:
     """Trains ``model_name`` and registers it as a new version aliased ``challenger``."""
     from trademaster.pipeline.catalog import definition
 
-    return definition(model_name).training.train_and_register(settings)
+    try:
+        return definition(model_name).training.train_and_register(settings)
+    except Exception as exc:
+        # Our own line, so the run's progress output names the stage and the problem.
+        log.error("training %s failed: %s", model_name, exc)
+        raise
 
 
 def validate_model(
@@ -68,23 +82,88 @@ def validate_model(
 def export_and_deploy(
     settings: PipelineSettings, model_name: str, decision: dict[str, Any]
 ) -> dict[str, Any]:
-    """Exports the champion into the Triton model repository and loads it if Triton runs.
+    """Exports the champion into the Triton model repository and, with ``triton_url``, makes
+    that Triton load it (also when it was exported before: a load refused in an earlier run
+    is tried again; loading an unchanged model is a no-op for Triton).
 
     A rejected candidate changes nothing: the champion (if any) stays what is served. A model
     with no champion at all is not exported: the report carries ``skipped`` with the reason
-    (the DAG marks the task skipped; every other model goes on).
+    (the DAG marks the task skipped; every other model goes on). Publishing is all or
+    nothing: if the export or the load fails, the model's repository entry is put back as it
+    was and a champion promoted by this run's validation is demoted to the previous one
+    (each retry promotes it again first).
     """
-    from exporters.registered import export_champion
-    from trademaster.launchers.deploy import load_into_triton
+    from exporters.registered import (
+        entry_restored_on_failure,
+        export_champion,
+        exported_versions,
+    )
+    from trademaster import registry
     from trademaster.pipeline.catalog import definition
 
     rejected = "" if decision["promoted"] else str(decision.get("reason", ""))
     model = definition(model_name)
-    report = export_champion(
-        settings, model.name, model.exporter.export_version, rejected_because=rejected
-    )
+    promoted_now = _promoted_by_this_run(decision)
+    if promoted_now:
+        registry.set_champion(settings, model.name, decision["champion_version"])
+    served = exported_versions(settings.model_repository, model.name)
+    try:
+        with entry_restored_on_failure(settings.model_repository, model.name):
+            report = export_champion(
+                settings, model.name, model.exporter.export_version, rejected_because=rejected
+            )
+            if settings.triton_url and not report.get("skipped"):
+                report.update(go_live(settings, model.name, served[-1] if served else None, report))
+    except Exception as exc:
+        log.error("%s: publishing failed: %s", model.name, exc)
+        if promoted_now:
+            log.error("%s: the previous champion stays", model.name)
+            registry.set_champion(settings, model.name, decision["previous_champion_version"])
+        raise
     report["candidate_promoted"] = decision["promoted"]
-    if settings.triton_url and report["exported"]:
-        load_into_triton(settings.triton_url, model_name)
-        report["loaded_into_triton"] = settings.triton_url
     return report
+
+
+def _promoted_by_this_run(decision: dict[str, Any]) -> bool:
+    """Validation moved ``champion`` to a new version (not: rejected, or already champion)."""
+    previous = decision.get("previous_champion_version")
+    return bool(decision["promoted"]) and decision["champion_version"] != previous
+
+
+def go_live(
+    settings: PipelineSettings, model_name: str, previous: int | None, report: dict[str, Any]
+) -> dict[str, Any]:
+    """Loads the exported champion into Triton: as a canary beside the ``previous`` served
+    version when the gateway runs and the model serves two versions, else directly."""
+    from trademaster.launchers.deploy import load_into_triton
+    from trademaster.rollout import canary
+
+    def load() -> None:
+        load_into_triton(settings.triton_url, model_name)
+
+    new = report.get("version")
+    fresh = report.get("exported") and new is not None and new != previous
+    reason = canary.why_no_canary(settings, model_name, previous) if fresh else "nothing new"
+    if not fresh or reason:
+        load()
+        return {"loaded_into_triton": settings.triton_url, "canary": None, "no_canary": reason}
+    assert previous is not None
+    plan = canary.CanaryPlan(model_name, previous, int(str(new)))
+    canary.begin(settings, plan, load)
+    return {"loaded_into_triton": settings.triton_url, "canary": plan.as_dict()}
+
+
+def conclude_canary(settings: PipelineSettings, report: dict[str, Any]) -> dict[str, Any]:
+    """Judges a running canary and promotes or rolls it back; ``skipped`` when there is none
+    (the export's reason)."""
+    from trademaster.rollout import canary
+
+    plan = report.get("canary")
+    if not plan:
+        return {"skipped": f"no canary: {report.get('no_canary') or 'nothing deployed'}"}
+    return canary.conclude(
+        settings,
+        canary.CanaryPlan(
+            plan["model_name"], int(plan["previous_version"]), int(plan["canary_version"])
+        ),
+    )

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trademaster import registry
+from trademaster import portfolio, registry
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.portfolio import validation
@@ -32,6 +32,7 @@ from trademaster.portfolio.problems import (
 from trademaster.portfolio.reference import METHOD as REFERENCE_METHOD
 from trademaster.portfolio.registration import load_solver, log_solver_version
 from trademaster.settings import PipelineSettings
+from trademaster.training import fingerprint
 from trademaster.training.promotion import candidate_report
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,19 @@ def champion_metrics(
 
 def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
     """Validates the working tree's solver against scipy and registers it as ``challenger``."""
+    params = {
+        "validation_cases": VALIDATION_CASES,
+        "validation_seed": settings.seed,
+        "holdings": f"{MIN_HOLDINGS}-{MAX_HOLDINGS}",
+        "reference": f"scipy.optimize.minimize({REFERENCE_METHOD})",
+        "objective_tolerance": validation.OBJECTIVE_TOLERANCE,
+        "constraint_tolerance": validation.CONSTRAINT_TOLERANCE,
+    }
+    # No data: a version is the solver's code, validated on problems drawn from the seed.
+    trained_on = fingerprint.training_fingerprint({}, fingerprint.package_code(portfolio), params)
+    reused = fingerprint.reused_candidate(settings, MODEL_NAME, trained_on)
+    if reused is not None:
+        return reused
     problems = validation_problems(VALIDATION_CASES, settings.seed)
     with validation.single_threaded_blas():
         references = validation.solve_references(problems)
@@ -80,16 +94,12 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
     version = log_solver_version(
         settings,
         MODEL_NAME,
-        params={
-            "validation_cases": len(problems),
-            "validation_seed": settings.seed,
-            "holdings": f"{MIN_HOLDINGS}-{MAX_HOLDINGS}",
-            "reference": f"scipy.optimize.minimize({REFERENCE_METHOD})",
-            "objective_tolerance": validation.OBJECTIVE_TOLERANCE,
-            "constraint_tolerance": validation.CONSTRAINT_TOLERANCE,
-        },
+        params=params,
         metrics=metrics,
-        tags={Parameter.TASK: TaskKind.PORTFOLIO_OPTIMIZATION.value},
+        tags={
+            Parameter.TASK: TaskKind.PORTFOLIO_OPTIMIZATION.value,
+            fingerprint.FINGERPRINT_TAG: trained_on,
+        },
     )
     return candidate_report(version, metrics)
 

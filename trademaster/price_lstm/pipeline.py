@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trademaster import registry
+from trademaster import price_lstm, registry
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.price_window import FEATURE_NAMES, VOLATILITY_SCALED, WINDOW
@@ -32,7 +32,7 @@ from trademaster.price_lstm.evaluation import SeriesForecasts, concat_forecasts
 from trademaster.price_lstm.model import PriceTrainingConfig
 from trademaster.price_lstm.walkforward import WalkForwardConfig
 from trademaster.settings import PipelineSettings
-from trademaster.training import gates
+from trademaster.training import fingerprint, gates
 from trademaster.training.evaluation import prefixed
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.warehouse import schema
@@ -58,6 +58,19 @@ def train_and_register(
     walk_forward = walk_forward or WalkForwardConfig()
     started = time.perf_counter()
     market = read_table(settings, schema.market_data)
+    trained_on = fingerprint.training_fingerprint(
+        {"market_data": fingerprint.frame_digest(market)},
+        fingerprint.package_code(price_lstm),
+        {
+            **{f"training_{key}": value for key, value in vars(training).items()},
+            **{f"walk_forward_{key}": value for key, value in vars(walk_forward).items()},
+            "window": WINDOW,
+            "real_symbols": ",".join(REAL_SYMBOLS),
+        },
+    )
+    reused = fingerprint.reused_candidate(settings, MODEL_NAME, trained_on)
+    if reused is not None:
+        return reused
     series = labelled_series(market, WINDOW)
     missing = [symbol for symbol in REAL_SYMBOLS if symbol not in series]
     if missing:
@@ -115,6 +128,7 @@ def train_and_register(
             Parameter.OUTPUTS: ",".join(OUTPUTS),
             Parameter.INTERVAL: str(INTERVAL_COVERAGE),
             "interval_halfwidth_z": repr(result.interval_halfwidth),
+            fingerprint.FINGERPRINT_TAG: trained_on,
         },
     )
     return candidate_report(version, metrics)

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 RISK_FEATURE_SERVICE = "risk_model_v1"
 
 
+class NoLabelledTrades(ValueError):
+    """No opening trade's outcome is known yet: there is nothing to train the risk model on."""
+
+
 @dataclass(frozen=True)
 class SplitDataset:
     feature_names: list[str]
@@ -46,6 +50,12 @@ def risk_examples(
     labelled = adverse_move_labels(
         opens, daily, settings.risk_horizon_days, settings.risk_loss_threshold
     )
+    if labelled.empty:
+        raise NoLabelledTrades(
+            f"none of {len(opens)} opening trades has a known outcome: risk_horizon_days="
+            f"{settings.risk_horizon_days} business days reach past the last daily bar of "
+            "every symbol"
+        )
     entity_df = pd.DataFrame(
         {
             "user_id": labelled["user_id"].astype("int64"),

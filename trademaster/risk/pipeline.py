@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from trademaster import registry
+from trademaster import registry, risk
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.store import open_feature_store
 from trademaster.risk.dataset import RISK_FEATURE_SERVICE, risk_examples, time_split
 from trademaster.risk.model import TrainingConfig, fit_risk_model, predict
 from trademaster.settings import PipelineSettings
-from trademaster.training import gates
+from trademaster.training import fingerprint, gates
 from trademaster.training.evaluation import (
     binary_metrics,
     logistic_baseline,
@@ -41,12 +41,29 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
     store = open_feature_store(settings.feature_store_root.resolve(), settings.online_store_redis)
     frame, feature_names = risk_examples(settings, store)
     split = time_split(frame, feature_names, HOLDOUT_FRACTION, settings.risk_horizon_days)
+    config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
+    params = {
+        "feature_service": RISK_FEATURE_SERVICE,
+        "features": ",".join(feature_names),
+        "horizon_days": settings.risk_horizon_days,
+        "loss_threshold": settings.risk_loss_threshold,
+        "epochs": config.epochs,
+        "seed": settings.seed,
+        "shuffled_labels": shuffle_labels,
+        "holdout_start": str(split.holdout["event_timestamp"].min()),
+    }
+    used = frame[["event_timestamp", "user_id", "symbol", "label", *feature_names]]
+    trained_on = fingerprint.training_fingerprint(
+        {"examples": fingerprint.frame_digest(used)}, fingerprint.package_code(risk), params
+    )
+    reused = fingerprint.reused_candidate(settings, MODEL_NAME, trained_on)
+    if reused is not None:
+        return reused
     train_x, train_y = split.arrays("train")
     holdout_x, holdout_y = split.arrays("holdout")
     if shuffle_labels:
         train_y = np.random.default_rng(settings.seed).permutation(train_y)
 
-    config = TrainingConfig(epochs=settings.train_epochs, seed=settings.seed)
     model, fit_info = fit_risk_model(train_x, train_y, config)
     predictions = {
         "holdout": predict(model, holdout_x),
@@ -82,20 +99,12 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
         MODEL_NAME,
         model,
         example=holdout_x[:64],
-        params={
-            "feature_service": RISK_FEATURE_SERVICE,
-            "features": ",".join(feature_names),
-            "horizon_days": settings.risk_horizon_days,
-            "loss_threshold": settings.risk_loss_threshold,
-            "epochs": config.epochs,
-            "seed": settings.seed,
-            "shuffled_labels": shuffle_labels,
-            "holdout_start": str(split.holdout["event_timestamp"].min()),
-        },
+        params=params,
         metrics=metrics,
         tags={
             Parameter.FEATURE_SERVICE: RISK_FEATURE_SERVICE,
             Parameter.FEATURE_NAMES: ",".join(feature_names),
+            fingerprint.FINGERPRINT_TAG: trained_on,
         },
     )
     return candidate_report(version, metrics)

@@ -219,5 +219,5 @@ def default_embedder() -> SentenceEmbedder:
         runner = onnx_runner(export_encoder_onnx(encoder, Path(tmp) / "encoder.onnx"))
     ids, mask = tokenize(load_tokenizer(), SELF_CHECK_TEXTS)
     diff = max_abs_diff(torch_runner(encoder)(ids, mask), runner(ids, mask))
-    require_parity({"encoder_parity_max_abs_diff": diff}, "the ONNX encoder embedded with")
+    require_parity({"encoder_parity_max_abs_diff": diff}, "the ONNX encoder the embedder runs")
     return SentenceEmbedder(runner)

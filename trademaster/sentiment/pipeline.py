@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trademaster import registry
+from trademaster import registry, sentiment
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter, TaskKind
 from trademaster.features.market_features import SENTIMENT_SCORE
@@ -45,7 +45,7 @@ from trademaster.sentiment.model import (
     sentiment_score,
 )
 from trademaster.settings import PipelineSettings
-from trademaster.training import gates
+from trademaster.training import fingerprint, gates
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.warehouse import schema
 from trademaster.warehouse.headlines import HELD_OUT_TEMPLATE_IDS
@@ -81,6 +81,16 @@ def train_and_register(
     and the champion, and registers a ``challenger``. ``headlines`` defaults to the
     warehouse's table."""
     frame = load_headlines(settings) if headlines is None else validate_headlines(headlines)
+    config = HeadConfig(seed=settings.seed)
+    encoder = encoder_identity()
+    trained_on = fingerprint.training_fingerprint(
+        {"headlines": fingerprint.frame_digest(frame)},
+        fingerprint.package_code(sentiment),
+        {**{f"head_{key}": value for key, value in vars(config).items()}, **encoder},
+    )
+    reused = fingerprint.reused_candidate(settings, MODEL_NAME, trained_on)
+    if reused is not None:
+        return reused
     split = template_split(frame)
     embedder = default_embedder()
     started, encoded_before = time.perf_counter(), embedder.encoded_texts
@@ -90,7 +100,6 @@ def train_and_register(
     encoded = embedder.encoded_texts - encoded_before
     train_y, holdout_y = label_indices(split.train), label_indices(split.holdout)
 
-    config = HeadConfig(seed=settings.seed)
     started = time.perf_counter()
     head, fit_info = fit_head(train_x, train_y, config)
     train_seconds = time.perf_counter() - started
@@ -145,7 +154,7 @@ def train_and_register(
             "train_templates": int(split.train["template_id"].nunique()),
         },
         metrics=metrics,
-        tags={**_model_tags(), **encoder_identity()},
+        tags={**_model_tags(), **encoder, fingerprint.FINGERPRINT_TAG: trained_on},
     )
     _log_parity_headlines(settings, version, split.holdout["headline"])
     return candidate_report(version, metrics)

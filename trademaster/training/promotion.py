@@ -38,8 +38,24 @@ def validate_candidate(
     settings: PipelineSettings, name: str, decide: Decide, candidate: dict[str, Any]
 ) -> dict[str, Any]:
     """Moves ``champion`` to the candidate if ``decide`` (the model's rule) accepts it; tags
-    it either way."""
+    it either way. A candidate that already is the champion (reused: same data and code) is
+    accepted as it is, without deciding or tagging again.
+
+    The report's ``previous_champion_version`` is the champion before this validation, which
+    the export step puts back if publishing the new one fails."""
     version = registry.RegisteredVersion(name, int(candidate["version"]), str(candidate["run_id"]))
+    previous = registry.version_for_alias(settings, name, registry.CHAMPION)
+    previous_version = previous.version if previous else None
+    if previous_version == version.version:
+        log.info("%s v%d is already the champion: nothing to validate", name, version.version)
+        return {
+            "model_name": name,
+            "candidate_version": version.version,
+            "promoted": True,
+            "reason": f"v{version.version} is already the champion",
+            "champion_version": version.version,
+            "previous_champion_version": previous_version,
+        }
     promoted, reason = decide(candidate["metrics"], settings)
     verdict = "promote" if promoted else "reject"
     log.info("%s v%d: %s", name, version.version, verdict)
@@ -56,6 +72,7 @@ def validate_candidate(
         "promoted": promoted,
         "reason": reason,
         "champion_version": current.version if current else None,
+        "previous_champion_version": previous_version,
     }
 
 

@@ -32,6 +32,16 @@ def test_recording_one_model_keeps_the_others(tmp_path: Path) -> None:
     ]
 
 
+def test_an_unchanged_status_is_not_written_again(tmp_path: Path) -> None:
+    first = ModelDeployment("a", True, 2, "champion v2 exported", "2026-01-01T00:00:00+00:00")
+    record_status(tmp_path, first)
+    record_status(tmp_path, ModelDeployment.now("a", True, 2, "champion v2 exported"))
+    assert read_statuses(status_path(tmp_path))["a"] == first
+
+    record_status(tmp_path, ModelDeployment.now("a", True, 3, "champion v3 exported"))
+    assert read_statuses(status_path(tmp_path))["a"].updated_at != first.updated_at
+
+
 def test_parallel_writers_lose_no_entry(tmp_path: Path) -> None:
     names = [f"model-{i}" for i in range(40)]
     with ThreadPoolExecutor(8) as pool:

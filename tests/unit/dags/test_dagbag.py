@@ -14,7 +14,7 @@ SHARED_TASKS = ["extract", "validate_data", "engineer_features"]
 
 
 def _model_tasks(model: str) -> list[str]:
-    return [f"{step}_{task_suffix(model)}" for step in ("train", "validate", "export")]
+    return [f"{step}_{task_suffix(model)}" for step in ("train", "validate", "export", "canary")]
 
 
 ALL_TASKS = SHARED_TASKS + [task for model in MODELS for task in _model_tasks(model)]
@@ -64,15 +64,16 @@ def test_shared_steps_run_in_a_chain(dagbag: Any) -> None:
     assert dag.get_task("extract").upstream_task_ids == set()
 
 
-def test_each_model_trains_validates_and_exports_after_its_inputs(dagbag: Any) -> None:
+def test_each_model_trains_validates_exports_and_canaries_after_its_inputs(dagbag: Any) -> None:
     dag = dagbag.dags[DAG_ID]
 
     for model in MODELS:
-        train, validate, export = _model_tasks(model)
+        train, validate, export, canary = _model_tasks(model)
         inputs = "validate_data" if model in FEEDS_FEATURES else "engineer_features"
         assert dag.get_task(train).upstream_task_ids == {inputs}
         assert dag.get_task(validate).upstream_task_ids == {train}
         assert dag.get_task(export).upstream_task_ids == {validate}
-        assert dag.get_task(export).downstream_task_ids == set()
+        assert dag.get_task(export).downstream_task_ids == {canary}
+        assert dag.get_task(canary).downstream_task_ids == set()
         if model in FEEDS_FEATURES:
             assert "engineer_features" in dag.get_task(validate).downstream_task_ids

@@ -8,7 +8,7 @@ from trademaster.features.user_features import (
     USER_FEATURES,
     WINDOW_BUSINESS_DAYS,
     compute_user_features,
-    position_table,
+    with_entry_momentum,
 )
 
 CAPITAL = 10_000.0
@@ -25,7 +25,7 @@ def _position(
     pnl_pct: float = np.nan,
     momentum: float = 0.0,
 ) -> dict[str, object]:
-    """One row as ``position_table`` builds it (user 1, capital ``CAPITAL``)."""
+    """One position of user 1 (capital ``CAPITAL``)."""
     open_ts = pd.Timestamp(opened)
     close_ts = pd.Timestamp(closed) if closed else pd.NaT
     return {
@@ -58,11 +58,36 @@ POSITIONS = pd.DataFrame(
 )
 
 
-def _snapshots(days: list[str], user_ids: tuple[int, ...] = (1,)) -> pd.DataFrame:
-    features = compute_user_features(
-        POSITIONS, np.array(user_ids), pd.DatetimeIndex(pd.to_datetime(days))
+def _daily_aggregates(positions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The book as the warehouse aggregates it: opens per user, day and symbol; closes per
+    user and day."""
+    opened = positions.assign(
+        day=positions["open_ts"].dt.normalize(),
+        n_opened=1,
+        n_short=(positions["direction"] == "short").astype(int),
     )
-    return features.set_index(["user_id", "event_timestamp"])
+    opens = opened.groupby(["user_id", "day", "symbol"], as_index=False)[
+        ["n_opened", "notional_usd", "leverage", "exposure", "n_short", "entry_momentum"]
+    ].sum()
+    closed = positions.dropna(subset=["close_ts"])
+    closed = closed.assign(
+        day=closed["close_ts"].dt.normalize(), n_closed=1, n_won=(closed["pnl_pct"] > 0).astype(int)
+    )
+    closes = closed.groupby(["user_id", "day"], as_index=False)[
+        ["n_closed", "holding_days", "n_won"]
+    ].sum()
+    return opens, closes
+
+
+def _features(user_ids: tuple[int, ...], days: list[str]) -> pd.DataFrame:
+    opens, closes = _daily_aggregates(POSITIONS)
+    return compute_user_features(
+        opens, closes, np.array(user_ids), pd.DatetimeIndex(pd.to_datetime(days))
+    )
+
+
+def _snapshots(days: list[str], user_ids: tuple[int, ...] = (1,)) -> pd.DataFrame:
+    return _features(user_ids, days).set_index(["user_id", "event_timestamp"])
 
 
 def _row(features: pd.DataFrame, day: str, user_id: int = 1) -> pd.Series:
@@ -71,9 +96,7 @@ def _row(features: pd.DataFrame, day: str, user_id: int = 1) -> pd.Series:
 
 
 def test_one_snapshot_per_user_and_day_at_the_following_midnight_utc() -> None:
-    features = compute_user_features(
-        POSITIONS, np.array([1, 2]), pd.DatetimeIndex(pd.to_datetime(["2026-03-04", "2026-03-05"]))
-    )
+    features = _features((1, 2), ["2026-03-04", "2026-03-05"])
 
     assert len(features) == 4
     assert str(features["event_timestamp"].dt.tz) == "UTC"
@@ -156,39 +179,23 @@ def test_a_user_without_trades_gets_zeros_and_an_even_win_rate() -> None:
     assert _row(features, "2026-03-05", user_id=1)["trades_in_window"] == 3
 
 
-def test_position_table_joins_opens_with_closes() -> None:
+def test_entry_momentum_is_the_20_bar_return_before_the_entry_day() -> None:
     days = pd.bdate_range("2026-02-02", periods=30)
     daily = pd.DataFrame({"symbol": "AAA", "ts": days, "close": 100.0 + np.arange(30)})
-    trades = pd.DataFrame(
+    opens = pd.DataFrame(
         {
-            "position_id": [1, 2, 1, 3, 2],
-            "user_id": [7, 7, 7, 7, 7],
-            "symbol": "AAA",
-            "ts": [
-                days[25] + pd.Timedelta(hours=15),
-                days[25] + pd.Timedelta(hours=16),
-                days[27] + pd.Timedelta(hours=15),
-                days[28] + pd.Timedelta(hours=15),
-                days[29] + pd.Timedelta(hours=15),
-            ],
-            "action": ["open", "open", "close", "open", "close"],
-            "direction": ["long", "short", "long", "long", "short"],
-            "price": [100.0, 50.0, 110.0, 10.0, 55.0],
-            "notional_usd": [1_000.0, 500.0, 1_100.0, 100.0, 550.0],
-            "leverage": [2.0, 3.0, 2.0, 1.0, 3.0],
+            "user_id": [7, 7, 7],
+            "day": [days[25], days[10], days[25] + pd.Timedelta(days=1)],
+            "symbol": ["AAA", "AAA", "BBB"],
+            "n_opened": [2, 1, 1],
         }
     )
-    users = pd.DataFrame({"user_id": [7], "capital_usd": [5_000.0]})
 
-    positions = position_table(trades, users, daily).set_index("position_id")
+    momentum = with_entry_momentum(opens, daily)["entry_momentum"]
 
-    assert sorted(positions.index) == [1, 2, 3]
-    assert positions.loc[1, "pnl_pct"] == pytest.approx(0.10)
-    assert positions.loc[2, "pnl_pct"] == pytest.approx(-0.10)  # short, price rose 10%
-    assert np.isnan(positions.loc[3, "pnl_pct"])
-    assert pd.isna(positions.loc[3, "close_ts"])
-    assert positions.loc[1, "holding_days"] == pytest.approx(2.0)
-    assert positions.loc[2, "holding_days"] == pytest.approx(4 - 1 / 24)
-    assert positions.loc[1, "exposure"] == pytest.approx(1_000 * 2 / 5_000)
-    # The 20 bars before the entry day: close[24] / close[4] - 1 (the day's own close unseen).
-    assert positions.loc[1, "entry_momentum"] == pytest.approx(124 / 104 - 1)
+    # The 20 bars before the entry day: close[24] / close[4] - 1 (the day's own close unseen),
+    # once per position opened.
+    assert momentum[0] == pytest.approx(2 * (124 / 104 - 1))
+    # Fewer than 21 bars before the day, or a symbol without bars: 0.
+    assert momentum[1] == 0
+    assert momentum[2] == 0

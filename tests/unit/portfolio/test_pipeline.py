@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.fingerprints import forget_fingerprint
 from trademaster import registry
 from trademaster.pipeline.catalog import definition as catalog_definition
 from trademaster.portfolio import pipeline as portfolio_pipeline
@@ -116,6 +117,11 @@ def test_the_next_version_is_compared_with_the_promoted_champion(
 ) -> None:
     decision = validate_candidate(store, DEFINITION.name, DEFINITION.training.decide, first)
     assert decision["promoted"], decision["reason"]
+    assert train_and_register(store) == first  # the same code and suite: reused
+    again = validate_candidate(store, DEFINITION.name, DEFINITION.training.decide, first)
+    assert again["promoted"]
+    assert again["champion_version"] == again["previous_champion_version"] == first["version"]
+    forget_fingerprint(store, MODEL_NAME, first["version"])
 
     second = train_and_register(store)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.fingerprints import forget_fingerprint
 from trademaster import registry
 from trademaster.pipeline.catalog import definition as catalog_definition
 from trademaster.sentiment.pipeline import (
@@ -108,6 +109,8 @@ def test_train_register_promote_and_score(tmp_path: Path) -> None:
 
     first = train_and_register(settings, headlines)
     decision = validate_candidate(settings, DEFINITION.name, DEFINITION.training.decide, first)
+    assert train_and_register(settings, headlines) == first  # same data and code: reused
+    forget_fingerprint(settings, MODEL_NAME, first["version"])
     second = train_and_register(settings, headlines)
 
     metrics = first["metrics"]

@@ -1,0 +1,66 @@
+"""A failed publication leaves the model's repository entry as it was."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from exporters.registered import entry_restored_on_failure
+from exporters.triton_config import publish_version_folder, write_text_atomic
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _published(repository: Path, tmp_path: Path, version: int, text: str) -> None:
+    artifact = tmp_path / f"artifact-{version}"
+    artifact.write_text(text)
+    write_text_atomic(repository / "m" / "config.pbtxt", f"config for v{version}\n")
+    publish_version_folder(repository, "m", version, {"model.onnx": artifact}, overwrite=True)
+
+
+class PublicationFailed(RuntimeError):
+    pass
+
+
+def _publish_then_fail(
+    repository: Path, tmp_path: Path, publications: list[tuple[int, str]], why: str
+) -> None:
+    with entry_restored_on_failure(repository, "m"):
+        for version, text in publications:
+            _published(repository, tmp_path, version, text)
+        raise PublicationFailed(why)
+
+
+def test_a_failing_block_puts_the_entry_back_and_leaves_nothing_beside_it(
+    tmp_path: Path,
+) -> None:
+    repository = tmp_path / "repository"
+    _published(repository, tmp_path, 1, "weights v1")
+    before = _tree(repository)
+
+    publications = [(2, "weights v2"), (1, "weights v1, overwritten")]
+    with pytest.raises(PublicationFailed, match="Triton refused"):
+        _publish_then_fail(repository, tmp_path, publications, "Triton refused")
+
+    assert _tree(repository) == before
+    assert sorted(path.name for path in repository.iterdir()) == ["m"]
+
+
+def test_a_new_entry_is_removed_again_and_a_successful_block_is_kept(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    with pytest.raises(PublicationFailed, match="parity"):
+        _publish_then_fail(repository, tmp_path, [(1, "weights v1")], "parity")
+    assert list(repository.iterdir()) == []
+
+    with entry_restored_on_failure(repository, "m"):
+        _published(repository, tmp_path, 1, "weights v1")
+    assert (repository / "m" / "1" / "model.onnx").read_text() == "weights v1"
+    assert sorted(path.name for path in repository.iterdir()) == ["m"]
