@@ -22,6 +22,7 @@ from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.triton import TritonServer
 from trademaster.rollout import canary
 from trademaster.settings import PipelineSettings
+from trademaster.training.fingerprint import FINGERPRINT_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,9 @@ def _clone_of_champion(settings: PipelineSettings) -> registry.RegisteredVersion
         RISK_MODEL,
         source.source,
         run_id=source.run_id,
-        tags=dict(source.tags),
+        # Not a training run: without the fingerprint, a later rerun of the pipeline on the
+        # session's data reuses the champion, not this clone.
+        tags={key: value for key, value in source.tags.items() if key != FINGERPRINT_TAG},
         # MLflow 3 sources are logged models ("models:/m-..."): the version must name it.
         model_id=source.model_id or source.source.removeprefix("models:/"),
     )
