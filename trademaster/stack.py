@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shlex
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from trademaster.contract.deployment_status import read_statuses, status_path
 from trademaster.contract.models import ModelName
 from trademaster.launchers.mlflow_server import MlflowServer
 from trademaster.launchers.postgres_server import PostgresServer
-from trademaster.launchers.process import free_port
+from trademaster.launchers.process import free_port, kept_secret
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.triton import TritonServer
 from trademaster.pipeline.airflow_api import AirflowApi, RunResult
@@ -140,11 +139,7 @@ def local_api_key(settings: PipelineSettings) -> str:
 
     The gateway only ever sees its SHA-256; the key itself is printed for the sample curl.
     """
-    path = settings.resolved_data_dir / "local_api_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return kept_secret(settings.resolved_data_dir / "local_api_key", nbytes=24)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from trademaster.launchers.process import ManagedServer, free_port, stop_process
+from trademaster.launchers.process import ManagedServer, free_port
 
 LOG_NAME = "mlflow-server.log"
 
@@ -88,10 +88,3 @@ class MlflowServer(ManagedServer):
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
-
-    def stop(self) -> int | None:
-        if self._proc is None:
-            return None
-        code = stop_process(self._proc, grace_s=10)
-        self._proc = None
-        return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -36,8 +37,17 @@ class ManagedServer:
     def start(self) -> Self:
         raise NotImplementedError
 
+    # How long a TERM'ed server gets before its process group is killed.
+    stop_grace_s = 10.0
+
     def stop(self) -> Any:
-        raise NotImplementedError
+        """TERM to the process group, KILL after ``stop_grace_s``; the exit code (None if
+        not started)."""
+        if self._proc is None:
+            return None
+        code = stop_process(self._proc, grace_s=self.stop_grace_s)
+        self._proc = None
+        return code
 
     def _spawn(
         self,
@@ -102,6 +112,14 @@ class Closing:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def kept_secret(path: Path, nbytes: int = 32) -> str:
+    """A random secret created once at ``path`` (mode 0600) and read back on later starts."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 class ServerStartError(RuntimeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -21,23 +20,13 @@ from typing import Self
 
 import httpx
 
-from trademaster.launchers.process import ManagedServer, free_port, stop_process, wait_until
+from trademaster.launchers.process import ManagedServer, free_port, kept_secret, wait_until
 from trademaster.pipeline.airflow_runner import DAG_ID, airflow_environment
 from trademaster.settings import PipelineSettings
 
 ADMIN_USER = "admin"
 BATCH_NICENESS = 10
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-
-
-def _secret(home: Path, name: str) -> str:
-    """A random secret created once in the Airflow home (mode 0600) and shared by every
-    component: the API server signs the task tokens the scheduler's workers present."""
-    path = home / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def service_environment(
@@ -61,8 +50,10 @@ def service_environment(
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
-        "AIRFLOW__API__SECRET_KEY": _secret(home, "api_secret_key"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
+        # Random, once per Airflow home, shared by every component: the API server signs the
+        # task tokens the scheduler's workers present.
+        "AIRFLOW__API__SECRET_KEY": kept_secret(home / "api_secret_key"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": kept_secret(home / "jwt_secret"),
         # Training saturates the cores: a worker's calls to the API server may wait.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         # New DAG files are noticed within a minute (the first parse is immediate).
@@ -72,6 +63,8 @@ def service_environment(
 
 class AirflowComponent(ManagedServer):
     """One long-running ``airflow`` command (api-server, scheduler or dag-processor)."""
+
+    stop_grace_s = 15.0
 
     def __init__(self, command: str, env: dict[str, str], home: Path, timeout_s: float) -> None:
         self.program = f"airflow {command}"
@@ -98,13 +91,6 @@ class AirflowComponent(ManagedServer):
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    def stop(self) -> int | None:
-        if self._proc is None:
-            return None
-        code = stop_process(self._proc, grace_s=15)
-        self._proc = None
-        return code
 
 
 @dataclass(frozen=True)
