@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from gateway.body_limit import BodySizeLimit
-from gateway.cache import PredictionCache
+from gateway.cache import PredictionCache, redis_client
 from gateway.catalog import ModelCatalog
 from gateway.errors import install_error_handlers
 from gateway.features import OnlineFeatures
@@ -30,11 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-        )
+        redis = redis_client(settings.redis_url, settings.redis_timeout_s)
         triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
         catalog = ModelCatalog(
             triton,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from trademaster.contract.atomic_file import replacing
 
 STATUS_FILE = "deployment_status.json"
 
@@ -71,15 +71,8 @@ def record_status(repository: Path, status: ModelDeployment) -> None:
             return
         statuses[status.model_name] = status
         body = {"models": {name: asdict(entry) for name, entry in sorted(statuses.items())}}
-        handle, temporary = tempfile.mkstemp(dir=repository, prefix=f".{STATUS_FILE}.")
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(body, out, indent=2)
-                out.write("\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with replacing(path) as temporary:
+            temporary.write_text(json.dumps(body, indent=2) + "\n")
 
 
 @contextmanager

@@ -11,10 +11,11 @@ import os
 import shutil
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from trademaster.contract.atomic_file import replacing
 
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB_NAME = "triton_python_backend_stub"
@@ -104,14 +105,8 @@ def _copy_if_changed(source: Path, target: Path) -> None:
         if dst_stat.st_size == src_stat.st_size and dst_stat.st_mtime == src_stat.st_mtime:
             return
     # Writing over a running executable fails with ETXTBSY; a rename does not.
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        shutil.copy2(source, tmp_name)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with replacing(target) as temporary:
+        shutil.copy2(source, temporary)
 
 
 def triton_environment(

@@ -75,13 +75,22 @@ class AirflowComponent(ManagedServer):
         self.startup_timeout_s = timeout_s
 
     def start(self) -> Self:
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        # Training is batch work: the scheduler (and the task processes it forks) yields the
-        # cores to serving (Triton, the gateway) when both want them on one machine.
-        nice = ["nice", "-n", str(BATCH_NICENESS)] if self.command == "scheduler" else []
+        airflow = [str(Path(sys.executable).with_name("airflow"))]
+        if self.command == "scheduler":
+            # Training is batch work: the scheduler (and the task processes it forks) yields
+            # the cores to serving (Triton, the gateway) when both want them on one machine;
+            # it imports the task code once, before forking (see ``airflow_preloaded``).
+            airflow = [
+                "nice",
+                "-n",
+                str(BATCH_NICENESS),
+                sys.executable,
+                "-m",
+                "trademaster.pipeline.airflow_preloaded",
+            ]
         # Readiness of the whole service is checked by ``AirflowService``.
         self._spawn(
-            [*nice, airflow, self.command],
+            [*airflow, self.command],
             lambda: True,
             self.program,
             env=self.env,

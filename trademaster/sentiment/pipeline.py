@@ -27,11 +27,8 @@ from trademaster.sentiment.data import (
     template_split,
     validate_headlines,
 )
-from trademaster.sentiment.encoder import (
-    SentenceEmbedder,
-    default_embedder,
-    encoder_identity,
-)
+from trademaster.sentiment.embedding_cache import PersistedEmbedder
+from trademaster.sentiment.encoder import SentenceEmbedder, encoder_identity
 from trademaster.sentiment.evaluation import (
     bag_of_words_baseline,
     classification_metrics,
@@ -92,7 +89,7 @@ def train_and_register(
     if reused is not None:
         return reused
     split = template_split(frame)
-    embedder = default_embedder()
+    embedder = PersistedEmbedder(settings)
     started, encoded_before = time.perf_counter(), embedder.encoded_texts
     train_x = embedder.embed(split.train["headline"].tolist())
     holdout_x = embedder.embed(split.holdout["headline"].tolist())
@@ -254,14 +251,16 @@ def score_headlines(settings: PipelineSettings, headlines: pd.DataFrame) -> pd.S
         )
     head = registry.load_torch_model(settings, champion)
     return pd.Series(
-        score_texts(head, default_embedder(), headlines["headline"].tolist()),
+        score_texts(head, PersistedEmbedder(settings), headlines["headline"].tolist()),
         index=headlines.index,
         name=SCORE_NAME,
         dtype=np.float64,
     )
 
 
-def score_texts(head: Any, embedder: SentenceEmbedder, texts: list[str]) -> np.ndarray:
+def score_texts(
+    head: Any, embedder: SentenceEmbedder | PersistedEmbedder, texts: list[str]
+) -> np.ndarray:
     return sentiment_score(predict_proba(head, embedder.embed(texts)))
 
 

@@ -183,3 +183,30 @@ def test_write_model_version_rejects_missing_artifact(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_model_version(tmp_path, _spec(), 1, tmp_path / "absent.onnx")
     assert not (tmp_path / "risk_mlp" / "1").exists()
+
+
+@pytest.mark.parametrize("render", [render_cpu_config, render_gpu_config])
+def test_batched_numeric_models_are_warmed_up_with_zeros_before_ready(render: object) -> None:
+    spec = _spec(inputs=(TensorSpec("window", "FP32", (30, 5)), TensorSpec("ids", "INT64", (4,))))
+    config = _parse(render(spec))  # type: ignore[operator]
+
+    (warmup,) = config.model_warmup
+    assert (warmup.batch_size, warmup.count) == (1, 2)
+    assert {
+        name: (i.data_type, list(i.dims), i.zero_data) for name, i in warmup.inputs.items()
+    } == {
+        "window": (mc.TYPE_FP32, [30, 5], True),
+        "ids": (mc.TYPE_INT64, [4], True),
+    }
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        _spec(inputs=(TensorSpec("text", "BYTES", (1,)),)),  # no zero string to send
+        _spec(inputs=(TensorSpec("ids", "INT64", (-1,)),)),  # no fixed shape to send
+        _spec(max_batch_size=0, preferred_batch_sizes=()),
+    ],
+)
+def test_models_without_a_fixed_numeric_input_get_no_warmup(spec: ModelSpec) -> None:
+    assert not _parse(render_cpu_config(spec)).model_warmup

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
-from gateway.cache import KEY_PREFIX, PredictionCache, cache_key
+from gateway.cache import KEY_PREFIX, PredictionCache, cache_key, redis_client
 from gateway.tasks.base import key_material
 
 
@@ -28,8 +26,8 @@ def test_key_material_follows_values_not_dict_order() -> None:
 
 def test_an_unreachable_redis_is_bypassed_not_raised() -> None:
     async def scenario() -> tuple[object, bool]:
-        # Nothing listens on port 1: every call fails fast and is swallowed.
-        redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+        # Nothing listens on port 1: every call fails and is swallowed.
+        redis = redis_client("redis://127.0.0.1:1/0", timeout_s=0.2)
         cache = PredictionCache(redis, ttl_s=10)
         await cache.set_many({"k": {"x": 1}})
         values = await cache.get_many(["k", "j"])
