@@ -1,8 +1,8 @@
 """A failed gate is not a failed platform: `trademaster up --once` on a run where the risk
 model cannot pass its gate (the required AUC lift is set out of reach). The DAG run, started
-by Airflow's scheduler, succeeds with
-that model's export skipped, the stack serves every model that has a champion, prints why the
-risk model is not deployed, and --once exits 1 because not every model is served."""
+by Airflow's scheduler, succeeds with that model's export skipped, the stack serves every
+model that has a champion, prints why the risk model is not deployed, and --once exits 1
+because not every model is served."""
 
 from __future__ import annotations
 
