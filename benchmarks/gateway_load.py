@@ -5,12 +5,21 @@
 - ``gateway_hit``: wrk POST /predict, the same request, answered from Redis;
 - ``gateway_batch``: wrk POST /batch_predict with 1,000 new rows per request.
 
+Then the prediction log's cost: cache misses at ``--log-concurrency`` on two more gateways
+of the same stack, one logging every prediction (a fresh SQLite log, the default kind of
+store) and one not, in ``--log-rounds`` interleaved rounds (on, off, off, on, ...: drift of
+the machine falls on both). Reported: the ratio of throughputs per round (median, min, max),
+a bootstrap 95% interval of the mean ratio, and what the logging gateway wrote and dropped.
+The target: logging on keeps at least 95% of the throughput without.
+
     .venv/bin/python -m benchmarks.gateway_load [--duration 8] [--repeat 3] [--workers 2]
+        [--log-rounds 6] [--log-concurrency 8] [--log-only]
 
 Each point is the median of ``--repeat`` measurements (this machine is shared and noisy).
 
 Starts the stack like ``make up`` (training first if needed) and writes
-``benchmarks/results/gateway_load.{json,md,png}``. wrk runs on the same 2-core machine as
+``benchmarks/results/gateway_load.{json,md,png}`` (``--log-only``: only the prediction log's
+comparison, to ``gateway_prediction_log.{json,md}``). wrk runs on the same 2-core machine as
 the gateway, Triton and Redis: the numbers are for this machine, compared within one run.
 """
 
@@ -22,17 +31,29 @@ import platform
 import re
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.report import RESULTS, write_results
+from trademaster.contract.prediction_log import read_predictions
 from trademaster.launchers.perf_analyzer import run_perf_analyzer
 from trademaster.settings import PipelineSettings
-from trademaster.stack import RunningStack, StackSettings, running_stack
+from trademaster.stack import (
+    RunningStack,
+    StackSettings,
+    gateway_process,
+    running_stack,
+    wait_ready,
+)
 
 MODEL = "risk-assessment-model"
 CONCURRENCY = (1, 8, 32)
@@ -198,6 +219,164 @@ def table(results: list[LoadResult]) -> str:
     return "\n".join(lines)
 
 
+# --- the prediction log's cost ---------------------------------------------------------------
+
+LOG_TARGET = 0.95  # logging on keeps at least this share of the miss throughput without
+LOG_FLUSH_WAIT_S = 3.0  # > the writer's flush interval (1 s): the last records are written
+BOOTSTRAP_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class LoggingOverhead:
+    concurrency: int
+    duration_s: int
+    off_per_s: list[float]  # round by round
+    on_per_s: list[float]
+    ratio_median: float  # of the per-round ratios on / off
+    ratio_min: float
+    ratio_max: float
+    ratio_ci95: tuple[float, float]  # bootstrap interval of the mean per-round ratio
+    requests_on: int  # answered by the logging gateway (wrk's count, warm-up included)
+    rows_logged: int  # in its log after the flush
+    written_total: float  # ml_prediction_log_records_total
+    dropped_total: dict[str, float] = field(default_factory=dict)  # by reason
+    errors: int = 0  # non-2xx answers, both gateways
+
+    @property
+    def meets_target(self) -> bool:
+        return self.ratio_median >= LOG_TARGET
+
+
+@contextmanager
+def extra_gateway(stack: RunningStack, workers: int, environment: dict[str, str]) -> Iterator[str]:
+    """One more gateway on the stack's Redis, Feast and Triton, with ``environment`` on top
+    of the stack's; its URL."""
+    with ExitStack() as stop:
+        process, port = stop.enter_context(
+            gateway_process(
+                stack.settings,
+                None,
+                stack.cache_redis.url,
+                stack.settings.online_store_redis,
+                stack.triton.grpc_url,
+                stack.api_key,
+                workers,
+                extra_env=environment,
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, process, 180)
+        yield url
+
+
+def counter_values(base_url: str, name: str) -> dict[str, float]:
+    """A counter of the gateway's /metrics (workers summed), by its ``reason`` label or ""."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = sample.labels.get("reason", "")
+                values[key] = values.get(key, 0.0) + sample.value
+    return values
+
+
+def bootstrap_mean_ci(values: list[float], seed: int = 0) -> tuple[float, float]:
+    samples = np.random.default_rng(seed).choice(values, (BOOTSTRAP_SAMPLES, len(values)))
+    low, high = np.percentile(samples.mean(axis=1), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def measure_logging_overhead(
+    stack: RunningStack, duration_s: int, rounds: int, concurrency: int, workers: int
+) -> LoggingOverhead:
+    settings = stack.settings
+    users, symbols = settings.n_users, settings.n_generated_symbols
+    headers = HEADERS_LUA.format(key=stack.api_key)
+    cache = redis.Redis.from_url(stack.cache_redis.url)
+
+    def misses(url: str, offset: int, seconds: int) -> tuple[float, int, int]:
+        cache.flushdb()  # misses are misses
+        script = headers + MISS_LUA.format(offset=offset, users=users, symbols=symbols)
+        rate, _, _, _, errors = wrk(url, script, concurrency, seconds)
+        return rate, errors, round(rate * seconds)
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as gateways:
+        log_url = f"sqlite:///{Path(tmp) / 'prediction_log.sqlite'}"
+        print(f"[bench] prediction log: two more gateways, logging to {log_url} and not")
+        on = gateways.enter_context(
+            extra_gateway(stack, workers, {"GATEWAY_PREDICTION_LOG_URL": log_url})
+        )
+        off = gateways.enter_context(
+            extra_gateway(stack, workers, {"GATEWAY_PREDICTION_LOG_URL": ""})
+        )
+        errors, requests_on = 0, 0
+        for slot, url in enumerate((on, off)):  # warm-up: connections, first schema write
+            _, warm_errors, warm_requests = misses(url, 90_000_049 + slot * 3_000_017, 2)
+            errors += warm_errors
+            requests_on += warm_requests if url == on else 0
+        rates: dict[str, list[float]] = {on: [], off: []}
+        for attempt in range(rounds):
+            order = (on, off) if attempt % 2 == 0 else (off, on)
+            print(f"[bench] prediction log round {attempt + 1}/{rounds}", flush=True)
+            for slot, url in enumerate(order):
+                offset = (attempt + 1) * 7_000_003 + slot * 3_000_017
+                rate, round_errors, served = misses(url, offset, duration_s)
+                rates[url].append(rate)
+                errors += round_errors
+                requests_on += served if url == on else 0
+        time.sleep(LOG_FLUSH_WAIT_S)
+        written = counter_values(on, "ml_prediction_log_records").get("", 0.0)
+        dropped = counter_values(on, "ml_prediction_log_dropped")
+        rows = len(read_predictions(log_url, datetime(2000, 1, 1, tzinfo=UTC)))
+    cache.close()
+    ratios = [a / b for a, b in zip(rates[on], rates[off], strict=True)]
+    return LoggingOverhead(
+        concurrency=concurrency,
+        duration_s=duration_s,
+        off_per_s=rates[off],
+        on_per_s=rates[on],
+        ratio_median=float(np.median(ratios)),
+        ratio_min=min(ratios),
+        ratio_max=max(ratios),
+        ratio_ci95=bootstrap_mean_ci(ratios),
+        requests_on=requests_on,
+        rows_logged=rows,
+        written_total=written,
+        dropped_total=dropped,
+        errors=errors,
+    )
+
+
+def logging_table(overhead: LoggingOverhead) -> str:
+    o = overhead
+    low, high = o.ratio_ci95
+    rounds = len(o.on_per_s)
+    verdict = "met" if o.meets_target else "NOT met"
+    dropped = ", ".join(f"{k} {v:.0f}" for k, v in sorted(o.dropped_total.items())) or "none"
+    return "\n".join(
+        [
+            f"## Prediction log: cache misses at concurrency {o.concurrency}, {rounds} "
+            f"interleaved rounds of {o.duration_s} s",
+            "",
+            "| gateway | requests/s, round by round | median |",
+            "|---|---|---:|",
+            f"| logging off | {', '.join(f'{r:.0f}' for r in o.off_per_s)} "
+            f"| {np.median(o.off_per_s):.0f} |",
+            f"| logging on | {', '.join(f'{r:.0f}' for r in o.on_per_s)} "
+            f"| {np.median(o.on_per_s):.0f} |",
+            "",
+            f"on / off: median {o.ratio_median:.3f} over rounds (min {o.ratio_min:.3f}, max "
+            f"{o.ratio_max:.3f}; bootstrap 95% interval of the mean {low:.3f} to {high:.3f}); "
+            f"target >= {LOG_TARGET:.2f}: {verdict}.",
+            f"Logged: {o.rows_logged:,} rows for about {o.requests_on:,} answers (wrk's count); "
+            f"written {o.written_total:,.0f}, dropped: {dropped}; non-2xx: {o.errors}.",
+        ]
+    )
+
+
 def plot(results: list[LoadResult], path: Path) -> None:
     import matplotlib
 
@@ -227,13 +406,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per point (median)")
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
+    parser.add_argument(
+        "--log-rounds", type=int, default=6, help="prediction log on/off rounds (interleaved)"
+    )
+    parser.add_argument("--log-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--log-only", action="store_true", help="measure only the prediction log's cost"
+    )
     args = parser.parse_args(argv)
+    if args.log_rounds < 2:
+        parser.error("--log-rounds must be at least 2 (interleaved on/off)")
     stack_settings = StackSettings(gateway_port=0, gateway_workers=args.workers)
     with running_stack(PipelineSettings(), stack_settings) as stack:
-        results = measure(stack, args.duration, args.repeat)
-    markdown = table(results)
+        results = [] if args.log_only else measure(stack, args.duration, args.repeat)
+        overhead = measure_logging_overhead(
+            stack, args.duration, args.log_rounds, args.log_concurrency, args.workers
+        )
+    sections = ([table(results)] if results else []) + [logging_table(overhead)]
+    markdown = "\n\n".join(sections)
     write_results(
-        "gateway_load",
+        "gateway_prediction_log" if args.log_only else "gateway_load",
         {
             "measured_at": datetime.now(UTC).isoformat(),
             "machine": f"{platform.node()} {platform.machine()}, CPU only, load shared with wrk",
@@ -241,10 +433,12 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "gateway_workers": args.workers,
             "results": [asdict(r) for r in results],
+            "prediction_log": {**asdict(overhead), "meets_target": overhead.meets_target},
         },
         markdown,
     )
-    plot(results, RESULTS / "gateway_load.png")
+    if results:
+        plot(results, RESULTS / "gateway_load.png")
     print(markdown)
     return 0
 

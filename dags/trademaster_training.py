@@ -1,7 +1,9 @@
 """Daily training pipeline of the TradeMaster models.
 
 extract -> validate_data -> [models that feed features: train -> validate -> export]
--> engineer_features -> per model, in parallel: train_<model> -> validate_<model> ->
+-> engineer_features -> monitor_drift (the champions' inputs against their reference
+profiles); measure_realized (served answers against their outcomes) after validate_data; per
+model, in parallel: train_<model> -> validate_<model> ->
 export_<model> -> canary_<model> (judged on live traffic, promoted or rolled back). The
 steps live in ``trademaster.pipeline.tasks``; this file only wires them
 (the model list is ``trademaster.pipeline.plan``, a light import). Settings come from the
@@ -31,6 +33,24 @@ def _settings() -> Any:
     return PipelineSettings()
 
 
+def _run_finished(context: Any, succeeded: bool) -> None:
+    """Publishes the run's outcome (``TrainingDagFailed`` / ``TrainingDagLate`` alerts)."""
+    from trademaster.monitoring.publish import dag_finished
+
+    run = context.get("dag_run")
+    start, end = getattr(run, "start_date", None), getattr(run, "end_date", None)
+    duration = (end - start).total_seconds() if start and end else None
+    dag_finished(_settings(), "trademaster_training", succeeded, duration)
+
+
+def _run_succeeded(context: Any) -> None:
+    _run_finished(context, True)
+
+
+def _run_failed(context: Any) -> None:
+    _run_finished(context, False)
+
+
 @dag(
     dag_id="trademaster_training",
     schedule="@daily",
@@ -38,6 +58,8 @@ def _settings() -> Any:
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_success_callback=_run_succeeded,
+    on_failure_callback=_run_failed,
     tags=["trademaster", "training", *(str(model) for model in MODELS)],
     doc_md=__doc__,
 )
@@ -59,6 +81,18 @@ def trademaster_training() -> None:
         from trademaster.pipeline import tasks
 
         return tasks.engineer_features(_settings())
+
+    @task
+    def monitor_drift(features: dict[str, Any]) -> dict[str, Any]:
+        from trademaster.pipeline import tasks
+
+        return tasks.monitor_drift(_settings())
+
+    @task
+    def measure_realized(counts: dict[str, Any]) -> dict[str, Any]:
+        from trademaster.pipeline import tasks
+
+        return tasks.measure_realized(_settings())
 
     @task
     def train(upstream: dict[str, Any], model_name: str) -> dict[str, Any]:
@@ -110,12 +144,14 @@ def trademaster_training() -> None:
     # Each call returns an XComArg while the DAG is parsed; the task receives the value.
     warehouse: Any = extract()
     counts: Any = validate_data(warehouse)
+    measure_realized(counts)
     # Models whose outputs are features (sentiment) come first; features wait for their
     # validation, then the other models train in parallel.
     gates = [train_validate_export(counts, model) for model in MODELS if model in FEEDS_FEATURES]
     features: Any = engineer_features(counts)
     for gate in gates:
         gate >> features
+    monitor_drift(features)
     for model in MODELS:
         if model not in FEEDS_FEATURES:
             train_validate_export(features, model)

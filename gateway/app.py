@@ -15,6 +15,7 @@ from gateway.catalog import ModelCatalog
 from gateway.errors import install_error_handlers
 from gateway.features import OnlineFeatures
 from gateway.openapi import served_openapi
+from gateway.prediction_log import PredictionLog
 from gateway.rollout import Rollouts
 from gateway.routers import admin, health, models, predict
 from gateway.service import PredictionService
@@ -38,6 +39,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             settings.deployment_status_path,
         )
         rollouts = Rollouts(settings.rollouts, redis)
+        # Opens nothing until its first batch: a store that is down never delays the start.
+        prediction_log = PredictionLog.from_settings(settings)
         service: PredictionService | None = None
         try:
             store = open_feature_store(settings.feature_store_root, settings.feast_redis)
@@ -46,7 +49,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await rollouts.reload()
             catalog.on_refresh(rollouts.reload)
             await catalog.start()
-            service = PredictionService(Context(features, triton, catalog), cache, rollouts)
+            await prediction_log.start()
+            service = PredictionService(
+                Context(features, triton, catalog), cache, rollouts, prediction_log
+            )
             app.state.settings = settings
             app.state.catalog = catalog
             app.state.cache = cache
@@ -59,7 +65,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             if service is not None:
-                await service.drain()
+                await service.drain()  # shadow answers still to be logged
+            await prediction_log.stop()
             await catalog.stop()
             await triton.close()
             await redis.aclose()

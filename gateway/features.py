@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,6 +48,8 @@ class ServiceLayout:
 class FeatureRow:
     values: dict[str, Any]
     stale_views: tuple[str, ...]
+    # Per view, the event timestamp of the row read (the prediction log records it).
+    event_timestamps: dict[str, datetime] = field(default_factory=dict)
 
 
 KEY_FIELDS = {
@@ -177,6 +179,7 @@ class OnlineFeatures:
     ) -> FeatureRow | EntityNotFound:
         values: dict[str, Any] = {}
         stale: list[str] = []
+        timestamps: dict[str, datetime] = {}
         for view, rows in zip(layout.views, per_view, strict=True):
             timestamp, found = rows[index]
             view_values = {name: found.get(name) if found else None for name in view.features}
@@ -184,7 +187,9 @@ class OnlineFeatures:
                 missing = ", ".join(f"{key} {entities.get(key)!r}" for key in view.join_keys)
                 return EntityNotFound(f"unknown {missing}: no features in {view.name}")
             values.update(view_values)
-            age_s = (now - timestamp).total_seconds() if timestamp is not None else 0.0
-            if view.ttl_s is not None and age_s > view.ttl_s:
+            if timestamp is None:
+                continue
+            timestamps[view.name] = timestamp
+            if view.ttl_s is not None and (now - timestamp).total_seconds() > view.ttl_s:
                 stale.append(view.name)
-        return FeatureRow(values, tuple(stale))
+        return FeatureRow(values, tuple(stale), timestamps)

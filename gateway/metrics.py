@@ -91,3 +91,24 @@ SHADOW_DIFFERENCE = Histogram(
     ["model_name", "shadow_version"],
     buckets=(0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0),
 )
+PREDICTION_LOG_RECORDS = Counter(
+    "ml_prediction_log_records_total", "Prediction records written to the prediction log"
+)
+PREDICTION_LOG_DROPPED = Counter(
+    "ml_prediction_log_dropped_total",
+    "Prediction records not logged: queue_full (the writer fell behind), sink_error (the "
+    "store failed their batch) or shutdown (still queued when the flush time ran out)",
+    ["reason"],
+)
+for _reason in ("queue_full", "sink_error", "shutdown"):
+    PREDICTION_LOG_DROPPED.labels(_reason)  # every series exists from the start, at 0
+PREDICTION_LOG_QUEUE_DEPTH = Gauge(
+    "ml_prediction_log_queue_depth",
+    "Records waiting to be written (summed over workers)",
+    multiprocess_mode="livesum",
+)
+PREDICTION_LOG_WRITE_DURATION = Histogram(
+    "ml_prediction_log_write_duration_seconds",
+    "One batch written to the prediction log (encoding and transaction)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)

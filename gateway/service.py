@@ -3,13 +3,15 @@
 Requests for the same model are served together: one Feast read, one cache round trip
 (MGET), one Triton call for the misses, one cache write. A single prediction is a batch of
 one. A row that fails (unknown entity) gets its own error; a dependency failure fails the
-rows of that model only.
+rows of that model only. Every answer (hit or miss, primary, canary or shadow) of a sampled
+request goes to the prediction log in one ``record`` call per share, which only queues.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from gateway import metrics
 from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
 from gateway.errors import GatewayError, InferenceFailed
+from gateway.prediction_log import PredictionLog, Record, log_record
 from gateway.rollout import Rollouts, Route
 from gateway.schemas import PredictRequest
 from gateway.shadow import compare_shadow
@@ -44,20 +47,47 @@ Outcome = Prediction | GatewayError
 
 
 class PredictionService:
-    def __init__(self, context: Context, cache: PredictionCache, rollouts: Rollouts) -> None:
+    def __init__(
+        self,
+        context: Context,
+        cache: PredictionCache,
+        rollouts: Rollouts,
+        prediction_log: PredictionLog | None = None,
+    ) -> None:
         self._ctx = context
         self._catalog: ModelCatalog = context.catalog
         self._cache = cache
         self._rollouts = rollouts
+        self._log = prediction_log or PredictionLog(None)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def predict(self, request: PredictRequest) -> Prediction:
-        (outcome,) = await self.predict_many([request])
+    async def predict(self, request: PredictRequest, request_id: str | None = None) -> Prediction:
+        """One prediction; logged under ``request_id`` (generated if None)."""
+        logged = self._logged_id(request_id)
+        (outcome,) = await self._serve([request], [logged])
         if isinstance(outcome, GatewayError):
             raise outcome
         return outcome
 
-    async def predict_many(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
+    async def predict_many(
+        self, requests: Sequence[PredictRequest], request_id: str | None = None
+    ) -> list[Outcome]:
+        """Many predictions; row ``i`` is logged as ``"{request_id}:{i}"``."""
+        logged = self._logged_id(request_id)
+        if logged is None:
+            return await self._serve(requests, [None] * len(requests))
+        return await self._serve(requests, [f"{logged}:{i}" for i in range(len(requests))])
+
+    def _logged_id(self, request_id: str | None) -> str | None:
+        """The id to log this request's answers under, or None if they are not logged."""
+        if not self._log.enabled:
+            return None
+        request_id = request_id or uuid.uuid4().hex
+        return request_id if self._log.sampled(request_id) else None
+
+    async def _serve(
+        self, requests: Sequence[PredictRequest], ids: Sequence[str | None]
+    ) -> list[Outcome]:
         groups: dict[str, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
             groups[request.model_name].append(index)
@@ -67,7 +97,9 @@ class PredictionService:
             started = time.perf_counter()
             metrics.PREDICTION_REQUESTS.labels(label).inc(len(indices))
             try:
-                results = await self._predict_model([requests[i] for i in indices])
+                results = await self._predict_model(
+                    [requests[i] for i in indices], [ids[i] for i in indices]
+                )
             except GatewayError as exc:
                 results = [exc] * len(indices)
             for index, outcome in zip(indices, results, strict=True):
@@ -77,7 +109,9 @@ class PredictionService:
             metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    async def _predict_model(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
+    async def _predict_model(
+        self, requests: Sequence[PredictRequest], ids: Sequence[str | None]
+    ) -> list[Outcome]:
         """Routes each request (primary / canary), then serves each version's share at once."""
         name = requests[0].model_name
         outcomes: list[Outcome | None] = [None] * len(requests)
@@ -94,7 +128,7 @@ class PredictionService:
             for key, indices in shares.items():
                 try:
                     results = await self._predict_version(
-                        routes[key], [requests[i] for i in indices]
+                        routes[key], [requests[i] for i in indices], [ids[i] for i in indices]
                     )
                 except InferenceFailed:
                     if attempt:
@@ -115,7 +149,7 @@ class PredictionService:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _predict_version(
-        self, route: Route, requests: Sequence[PredictRequest]
+        self, route: Route, requests: Sequence[PredictRequest], ids: Sequence[str | None]
     ) -> list[Outcome]:
         model = route.model
         adapter = adapter_for(model)
@@ -135,6 +169,7 @@ class PredictionService:
                 if isinstance(item, GatewayError):
                     outcomes[index] = item
                 else:
+                    item.request_id = ids[index]
                     ready.append((index, item))
             await self._answer(model, adapter, ready, outcomes, route.label)
             if route.shadow is not None and route.shadow.version != model.version and ready:
@@ -169,15 +204,45 @@ class PredictionService:
         self._cache.record_ratio(model.name, version, hits, len(ready))
         metrics.VERSION_PREDICTIONS.labels(model.name, version, route_label).inc(len(ready))
 
-        for position, (index, _) in enumerate(ready):
-            value = cached[position]
-            if value is not None:
+        records: list[Record] = []
+        if hits:
+            answered_at = datetime.now(UTC)
+            for position, (index, item) in enumerate(ready):
+                value = cached[position]
+                if value is None:
+                    continue
                 outcomes[index] = Prediction({**value, "cached": True}, cache_hit=True)
-        if not misses:
-            return
+                if item.request_id is not None:
+                    records.append(
+                        log_record(
+                            item.request_id, model, route_label, item, value, True, answered_at
+                        )
+                    )
+        if misses:
+            records += await self._answer_misses(
+                model, adapter, misses, keys, outcomes, route_label
+            )
+        # Only once the whole share is answered: a share retried after a promotion is
+        # logged once, by the attempt that answered it.
+        self._log.record(records)
+
+    async def _answer_misses(
+        self,
+        model: ServedModel,
+        adapter: TaskAdapter,
+        misses: list[tuple[int, tuple[int, Prepared]]],
+        keys: list[str],
+        outcomes: list[Outcome | None],
+        route_label: str,
+    ) -> list[Record]:
+        """Triton for the rows the cache could not answer (``(position in keys, (index in
+        outcomes, item))``); their answers are cached, in the background for big batches.
+        Returns the log records of those to be logged."""
         answers = await adapter.infer(self._ctx, model, [item for _, (_, item) in misses])
         to_cache: dict[str, dict[str, Any]] = {}
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        records: list[Record] = []
+        answered_at = datetime.now(UTC)
+        now = answered_at.isoformat().replace("+00:00", "Z")
         for (position, (index, item)), answer in zip(misses, answers, strict=True):
             if isinstance(answer, GatewayError):
                 outcomes[index] = answer
@@ -198,11 +263,18 @@ class PredictionService:
             }
             outcomes[index] = Prediction(payload, cache_hit=False)
             to_cache[keys[position]] = payload
+            if item.request_id is not None:
+                records.append(
+                    log_record(
+                        item.request_id, model, route_label, item, answer, False, answered_at
+                    )
+                )
         if len(to_cache) > BACKGROUND_CACHE_WRITE_ROWS:
             # A big batch's cache writes need not delay its answer.
             self._background(self._cache.set_many(to_cache))
         else:
             await self._cache.set_many(to_cache)
+        return records
 
     def _start_shadow(
         self,
@@ -214,7 +286,9 @@ class PredictionService:
         """Calls the shadow version in the background; its answers are only compared."""
         primary = [outcomes[index] for index, _ in ready]
         self._background(
-            compare_shadow(self._ctx, shadow, adapter, [item for _, item in ready], primary)
+            compare_shadow(
+                self._ctx, shadow, adapter, [item for _, item in ready], primary, self._log
+            )
         )
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from trademaster.settings import PROJECT_ROOT
 
@@ -96,6 +98,35 @@ class GatewaySettings(BaseSettings):
     )
     metrics_require_key: bool = Field(default=False, description="/metrics needs a metrics key")
     rollouts: dict[str, Rollout] = Field(default_factory=dict)
+
+    # The prediction log (trademaster/contract/prediction_log.py): a store of its own, never
+    # the trading warehouse. Several workers write the SQLite default (WAL); production sets
+    # a PostgreSQL URL.
+    prediction_log_url: str | None = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'prediction_log.sqlite'}",
+        description="SQLAlchemy URL of the prediction log; empty: predictions are not logged",
+    )
+    prediction_log_sample_rate: float = Field(
+        default=1.0, ge=0.0, le=1.0, allow_inf_nan=False, description="Share of requests logged"
+    )
+    prediction_log_queue_size: int = Field(
+        default=10_000, ge=1, description="Records held for the writer; beyond: dropped, counted"
+    )
+    prediction_log_batch_rows: int = Field(default=500, ge=1, le=100_000)
+    prediction_log_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("prediction_log_url")
+    @classmethod
+    def _log_url(cls, value: str | None) -> str | None:
+        """Empty disables the log; anything else must parse as a URL (a typo fails at start;
+        a store that is down does not)."""
+        if not value:
+            return None
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("not a SQLAlchemy URL") from exc  # not echoed: it may hold a password
+        return value
 
     @model_validator(mode="after")
     def _production_needs_real_keys(self) -> GatewaySettings:

@@ -1,13 +1,18 @@
-"""Shadow traffic: the candidate version answers the same inputs; we only log and compare."""
+"""Shadow traffic: the candidate version answers the same inputs; we only log and compare.
+
+Its answers go to the prediction log too (route "shadow", under the primary's request id),
+so the candidate's served behaviour can be analysed before it takes traffic."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway import metrics
 from gateway.errors import GatewayError
+from gateway.prediction_log import PredictionLog, Record, log_record
 from gateway.tasks.base import Context, Prepared, TaskAdapter
 from gateway.triton import ServedModel
 
@@ -34,6 +39,7 @@ async def compare_shadow(
     adapter: TaskAdapter,
     prepared: Sequence[Prepared],
     primary: Sequence[Outcome | None],
+    prediction_log: PredictionLog | None = None,
 ) -> None:
     labels = (shadow.name, str(shadow.version))
     try:
@@ -42,6 +48,8 @@ async def compare_shadow(
         metrics.SHADOW_ERRORS.labels(*labels).inc(len(prepared))
         log.warning("shadow %s v%s failed: %s", shadow.name, shadow.version, exc.detail)
         return
+    if prediction_log is not None:
+        prediction_log.record(shadow_records(shadow, prepared, answers))
     for answer, outcome in zip(answers, primary, strict=True):
         if isinstance(answer, GatewayError) or outcome is None or isinstance(outcome, GatewayError):
             metrics.SHADOW_ERRORS.labels(*labels).inc()
@@ -59,3 +67,15 @@ async def compare_shadow(
             answer["prediction"],
             difference,
         )
+
+
+def shadow_records(
+    shadow: ServedModel, prepared: Sequence[Prepared], answers: Sequence[Any]
+) -> list[Record]:
+    """Log records of the shadow's answers to the logged (sampled) requests."""
+    answered_at = datetime.now(UTC)
+    return [
+        log_record(item.request_id, shadow, "shadow", item, answer, False, answered_at)
+        for item, answer in zip(prepared, answers, strict=True)
+        if item.request_id is not None and not isinstance(answer, GatewayError)
+    ]

@@ -39,7 +39,11 @@ apt_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   dpkg -s libb64-0d >/dev/null 2>&1 || missing+=(libb64-0d)
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+  # Prometheus (with promtool), its Pushgateway and Alertmanager (with amtool): `make up` runs
+  # all three, the tests check monitoring/ with promtool and amtool.
   command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   # The load generator of benchmarks/ (`make bench`).
   command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -eq 0 ]; then

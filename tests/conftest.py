@@ -6,6 +6,8 @@ because a server binary is missing); the skip reasons are printed in the summary
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 
@@ -30,3 +32,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             red=True,
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def installed(tool: str, package: str) -> str:
+    """The path of ``tool``; skips (a failure under --fail-on-skip) naming its package."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed (Debian package {package}; make bootstrap)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return installed("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return installed("amtool", "prometheus-alertmanager")

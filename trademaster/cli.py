@@ -48,9 +48,18 @@ def _warehouse_seed(args: argparse.Namespace) -> int:
 
 def _market_advance(args: argparse.Namespace) -> int:
     from trademaster.settings import PipelineSettings
-    from trademaster.warehouse.advance import advance_market
+    from trademaster.warehouse.advance import QUIET, Regime, advance_market
 
-    print(json.dumps(advance_market(PipelineSettings(), args.days).as_dict(), indent=2))
+    try:
+        if args.surge:
+            regime = Regime.parse_surge(args.surge, args.volatility)
+        else:
+            regime = Regime(volatility=args.volatility) if args.volatility != 1 else QUIET
+    except ValueError as exc:
+        print(f"[market] {exc}", file=sys.stderr)
+        return 2
+    summary = advance_market(PipelineSettings(), args.days, regime=regime)
+    print(json.dumps(summary.as_dict(), indent=2))
     return 0
 
 
@@ -115,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="append business days to a seeded warehouse: bars, trades, sign-ups, headlines",
     )
     advance.add_argument("--days", type=int, default=1, help="business days (default 1)")
+    advance.add_argument(
+        "--volatility",
+        type=float,
+        default=1.0,
+        help="drift drill: multiply the new days' return shocks and ranges (default 1)",
+    )
+    advance.add_argument(
+        "--surge",
+        metavar="ARCHETYPE:COUNT",
+        help="drift drill: that many extra sign-ups of one archetype, e.g. day_trader:800",
+    )
     advance.set_defaults(handler=_market_advance)
 
     export = commands.add_parser("export", help="export a model's champion to Triton")

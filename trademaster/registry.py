@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,12 @@ def log_torch_model(
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
+    artifacts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RegisteredVersion:
-    """Logs a run with the model and registers it as a new version aliased ``challenger``."""
+    """Logs a run with the model and registers it as a new version aliased ``challenger``.
+
+    ``artifacts``: JSON documents kept in the run beside the model, by file name (the
+    reference profile of the training features, ``trademaster.monitoring.profile``)."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -76,6 +81,8 @@ def log_torch_model(
         mlflow.log_params(dict(params))
         mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({"model_name": model_name, **tags})
+        for file_name, document in (artifacts or {}).items():
+            mlflow.log_dict(dict(document), file_name)
         info = mlflow.pytorch.log_model(
             model,
             name="model",
@@ -106,6 +113,21 @@ def version_for_alias(
     configure_mlflow(settings)
     try:
         found = mlflow.MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    return RegisteredVersion(model_name, int(found.version), str(found.run_id))
+
+
+def registered_version(
+    settings: PipelineSettings, model_name: str, version: int
+) -> RegisteredVersion | None:
+    """``model_name`` version ``version``, None if the registry has no such version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    configure_mlflow(settings)
+    try:
+        found = mlflow.MlflowClient().get_model_version(model_name, str(version))
     except MlflowException:
         return None
     return RegisteredVersion(model_name, int(found.version), str(found.run_id))
@@ -233,3 +255,53 @@ def tag_version(
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(model_name, str(version), key, value)
+
+
+def json_artifact(
+    settings: PipelineSettings, version: RegisteredVersion, file_name: str
+) -> dict[str, Any] | None:
+    """A JSON document ``log_torch_model`` kept in the version's run; None when the run has
+    none (versions registered before the document existed)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    configure_mlflow(settings)
+    try:
+        names = {item.path for item in mlflow.MlflowClient().list_artifacts(version.run_id)}
+        if file_name not in names:
+            return None
+        loaded: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{file_name}")
+    except MlflowException as exc:
+        log.warning("%s v%d: cannot read %s: %s", version.name, version.version, file_name, exc)
+        return None
+    return loaded
+
+
+def log_monitoring_run(
+    settings: PipelineSettings,
+    run_name: str,
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    files: Sequence[Path],
+) -> str:
+    """A run in the monitoring experiment (``<experiment>-monitoring``, beside the training
+    one) holding a check's figures and its report files; returns the run id."""
+    import mlflow
+
+    configure_mlflow(settings)
+    experiment = f"{settings.mlflow_experiment}-monitoring"
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    elif settings.resolved_mlflow_tracking_uri.startswith(("http://", "https://")):
+        experiment_id = mlflow.create_experiment(experiment)
+    else:
+        experiment_id = mlflow.create_experiment(
+            experiment, artifact_location=(settings.mlflow_artifact_root / "monitoring").as_uri()
+        )
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags(dict(tags))
+        for path in files:
+            mlflow.log_artifact(str(path))
+    return str(run.info.run_id)

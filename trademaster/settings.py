@@ -109,6 +109,15 @@ class PipelineSettings(BaseSettings):
         default=0.25, gt=0, description="Mean |canary - champion| on the same inputs"
     )
 
+    # Monitoring: the gateway's prediction log (drift of served features, realized accuracy)
+    # and the Pushgateway the DAG's monitoring tasks publish to.
+    prediction_log_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means a sqlite file in data_dir."
+    )
+    pushgateway_url: str = Field(
+        default="", description="Pushgateway host:port; empty: batch metrics are not pushed."
+    )
+
     # Training.
     train_epochs: int = Field(default=25, ge=1)
     min_auc_lift: float = Field(
@@ -135,6 +144,13 @@ class PipelineSettings(BaseSettings):
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"sqlite:///{self.resolved_data_dir / 'warehouse.db'}"
+
+    @property
+    def resolved_prediction_log_url(self) -> str:
+        return (
+            self.prediction_log_url
+            or f"sqlite:///{self.resolved_data_dir / 'prediction_log.sqlite'}"
+        )
 
     @property
     def features_dir(self) -> Path:

@@ -1,8 +1,9 @@
 """``trademaster up``: the whole stack on one machine.
 
 Starts Redis, runs the training DAG if no model is deployed yet (otherwise re-materialises the
-existing features into the fresh Redis), starts Triton and the gateway, prints the URLs and a
-sample request with its real answer, and serves until Ctrl-C. Everything it starts, it stops.
+existing features into the fresh Redis), starts Triton, Prometheus (with its Pushgateway and
+Alertmanager) and the gateway, prints the URLs and a sample request with its real answer, and
+serves until Ctrl-C. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from trademaster.contract.models import ModelName
 from trademaster.launchers.mlflow_server import MlflowServer
 from trademaster.launchers.postgres_server import PostgresServer
 from trademaster.launchers.process import free_port, kept_secret
+from trademaster.launchers.prometheus import Monitoring, monitoring_servers
 from trademaster.launchers.redis_server import RedisServer
 from trademaster.launchers.triton import TritonServer
 from trademaster.pipeline.airflow_api import AirflowApi, RunResult
@@ -56,6 +58,12 @@ class StackSettings(BaseSettings):
     mlflow_port: int = Field(default=5000, ge=0, le=65535, description="busy: a free one")
     airflow_port: int = Field(default=8090, ge=0, le=65535, description="Airflow UI, REST API")
     postgres_port: int = Field(default=0, ge=0, le=65535, description="Airflow's, MLflow's DB")
+    prometheus_port: int = Field(default=9090, ge=0, le=65535, description="busy: a free one")
+    pushgateway_port: int = Field(default=9091, ge=0, le=65535, description="busy: a free one")
+    alertmanager_port: int = Field(default=9093, ge=0, le=65535, description="busy: a free one")
+    # Scrape and rule evaluation interval of the local Prometheus (Kubernetes: 15 s), short
+    # so that the first minutes of a demo show data.
+    prometheus_interval_s: int = Field(default=5, ge=1, le=60)
     # Task slots of the LocalExecutor: the per-model branches train in parallel.
     airflow_parallelism: int = Field(default=3, ge=1, le=32)
     training_timeout_s: float = Field(default=2400.0, gt=0, description="First DAG run")
@@ -151,7 +159,10 @@ def gateway_process(
     triton_grpc: str,
     api_key: str,
     workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``python -m gateway`` on ``port`` (None: a free one); ``extra_env`` (GATEWAY_*) goes
+    on top of what the stack sets."""
     from gateway.auth import hash_key
     from trademaster.launchers.process import free_port, stop_process
 
@@ -170,12 +181,13 @@ def gateway_process(
         "GATEWAY_REQUIRED_MODELS": json.dumps(deployed_models(settings.model_repository)),
         "GATEWAY_DEPLOYMENT_STATUS_PATH": str(status_path(settings.model_repository.resolve())),
         "GATEWAY_LOG_LEVEL": "warning",
+        "GATEWAY_PREDICTION_LOG_URL": settings.resolved_prediction_log_url,
     }
     log_path = settings.resolved_data_dir / "gateway.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway"],
-            env={**gateway_base_environment(), **env},
+            env={**gateway_base_environment(), **env, **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -221,6 +233,7 @@ class RunningStack:
     api_key: str
     started: float
     airflow: AirflowLogin
+    monitoring: Monitoring
 
     @property
     def mlflow_url(self) -> str:
@@ -299,12 +312,27 @@ def running_stack(
         api_key = local_api_key(settings)
         port = _port_or_free(stack_settings.gateway_port) or free_port()
         base_url = f"http://127.0.0.1:{port}"
+        # Before Airflow, so that the DAG's monitoring tasks can push; until the gateway is up,
+        # its scrapes fail (up == 0), as they would for a pod that is starting.
+        say("starting prometheus, pushgateway, alertmanager (monitoring/*.yml)")
+        monitoring = stack.enter_context(
+            monitoring_servers(
+                work / "monitoring",
+                gateway=f"127.0.0.1:{port}",
+                triton_metrics=f"127.0.0.1:{triton.metrics_port}",
+                prometheus_port=_port_or_free(stack_settings.prometheus_port),
+                pushgateway_port=_port_or_free(stack_settings.pushgateway_port),
+                alertmanager_port=_port_or_free(stack_settings.alertmanager_port),
+                interval_s=stack_settings.prometheus_interval_s,
+            )
+        )
         # What the scheduled runs deploy into: this Triton, through this gateway (canary).
         settings = settings.model_copy(
             update={
                 "triton_url": triton.http_url,
                 "gateway_url": base_url,
                 "gateway_api_key": SecretStr(api_key),
+                "pushgateway_url": monitoring.pushgateway.address,
             }
         )
         say("starting Airflow: api-server, scheduler, dag-processor (LocalExecutor, PostgreSQL)")
@@ -346,8 +374,12 @@ def running_stack(
             api_key,
             started,
             airflow.login(),
+            monitoring,
         )
-        say("stopping gateway, airflow, tritonserver, mlflow server, postgres and redis-servers")
+        say(
+            "stopping gateway, airflow, prometheus, pushgateway, alertmanager, tritonserver, "
+            "mlflow server, postgres and redis-servers"
+        )
 
 
 def first_training_run(airflow: AirflowService, timeout_s: float) -> RunResult:
@@ -454,7 +486,7 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
-    base_url, triton = stack.base_url, stack.triton
+    base_url, triton, monitoring = stack.base_url, stack.triton, stack.monitoring
     sample = next(answer for answer in answers if answer.model_name == SAMPLE_MODEL)
     curl = (
         f"curl -s -X POST {base_url}/predict -H 'Content-Type: application/json' "
@@ -474,6 +506,11 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
                 f"  mlflow         {stack.mlflow_url}   (runs, model versions, aliases)",
                 f"  airflow        {stack.airflow.url}   (user {stack.airflow.username}, "
                 f"password {stack.airflow.password}; DAG {DAG_ID}, daily)",
+                f"  prometheus     {monitoring.prometheus.url}   (targets "
+                f"{monitoring.prometheus.url}/targets, alerts {monitoring.prometheus.url}/alerts)",
+                f"  pushgateway    {monitoring.pushgateway.url}   (the DAG's batch metrics)",
+                f"  alertmanager   {monitoring.alertmanager.url}   (receivers: "
+                "monitoring/alertmanager.yml)",
                 f"  API key        {stack.api_key}   (also in var/local_api_key)",
                 "",
                 "Models:",

@@ -13,6 +13,7 @@ from gateway.auth import authorize
 from gateway.deps import CacheDep, CatalogDep, SettingsDep
 from gateway.errors import error_responses
 from gateway.metrics import MULTIPROCESS_ENV
+from gateway.process_metrics import GatewayProcessCollector
 from gateway.schemas import ReadyStatus
 
 router = APIRouter(tags=["operations"])
@@ -76,4 +77,7 @@ def exposition(workers: int) -> bytes:
     # prometheus_client leaves this constructor unannotated.
     collect: Callable[..., object] = multiprocess.MultiProcessCollector
     collect(registry, path=os.environ[MULTIPROCESS_ENV])
+    # Multiprocess mode has no process collector: CPU and memory of the uvicorn supervisor
+    # (this worker's parent) and its workers, read from /proc.
+    registry.register(GatewayProcessCollector(os.getppid()))
     return generate_latest(registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Response
 
-from gateway.deps import PredictKey, ServiceDep, SettingsDep
+from gateway.deps import REQUEST_ID_HEADER, PredictKey, RequestId, ServiceDep, SettingsDep
 from gateway.errors import GatewayError, PayloadTooLarge, error_responses
 from gateway.schemas import (
     BatchPredictRequest,
@@ -40,18 +40,23 @@ INVALID = (
         }
     ),
 )
-async def predict(body: PredictRequest, service: ServiceDep, _: PredictKey) -> Response:
+async def predict(
+    body: PredictRequest, service: ServiceDep, request_id: RequestId, _: PredictKey
+) -> Response:
     """One prediction; features come from the Feast online store.
 
     Identical effective inputs within the cache TTL are answered from Redis
-    (header ``X-Cache: hit``).
+    (header ``X-Cache: hit``). ``X-Request-ID`` names the answer in the prediction log.
     """
-    prediction = await service.predict(body)
+    prediction = await service.predict(body, request_id)
     # The payload already has PredictResponse's shape: encode it once, skip re-validation.
     return Response(
         orjson.dumps(prediction.payload),
         media_type="application/json",
-        headers={"X-Cache": "hit" if prediction.cache_hit else "miss"},
+        headers={
+            "X-Cache": "hit" if prediction.cache_hit else "miss",
+            REQUEST_ID_HEADER: request_id,
+        },
     )
 
 
@@ -68,15 +73,19 @@ async def predict(body: PredictRequest, service: ServiceDep, _: PredictKey) -> R
     ),
 )
 async def batch_predict(
-    body: BatchPredictRequest, service: ServiceDep, settings: SettingsDep, _: PredictKey
+    body: BatchPredictRequest,
+    service: ServiceDep,
+    settings: SettingsDep,
+    request_id: RequestId,
+    _: PredictKey,
 ) -> Response:
     """Many predictions in one call: per model, one Feast read, one cache round trip and one
     Triton call. A row that fails (unknown entity, a dependency down) carries its own error;
-    the others succeed.
+    the others succeed. Row ``i`` is ``"{X-Request-ID}:{i}"`` in the prediction log.
     """
     if len(body.rows) > settings.max_batch_rows:
         raise PayloadTooLarge(f"{len(body.rows)} rows; at most {settings.max_batch_rows} per batch")
-    outcomes = await service.predict_many(body.rows)
+    outcomes = await service.predict_many(body.rows, request_id)
     results = [
         {"ok": False, "error": outcome.code, "detail": outcome.detail}
         if isinstance(outcome, GatewayError)
@@ -85,5 +94,7 @@ async def batch_predict(
     ]
     errors = sum(isinstance(outcome, GatewayError) for outcome in outcomes)
     return Response(
-        orjson.dumps({"results": results, "errors": errors}), media_type="application/json"
+        orjson.dumps({"results": results, "errors": errors}),
+        media_type="application/json",
+        headers={REQUEST_ID_HEADER: request_id},
     )

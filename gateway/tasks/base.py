@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -34,13 +35,25 @@ class Context:
 
 @dataclass
 class Prepared:
-    """One request, ready for the model: its inputs (batch dim 1) and what identifies it."""
+    """One request, ready for the model: its inputs (batch dim 1) and what identifies it.
+
+    The ``logged_*`` fields and ``feature_timestamps`` are what the prediction log records of
+    the inputs (plain, bounded values the adapter has at hand anyway); ``request_id`` is set
+    by the service when this request's answers are to be logged, and stays None otherwise.
+    """
 
     request: PredictRequest
     inputs: dict[str, np.ndarray]
     key_material: bytes
     stale_views: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # The join keys and their values, or what identifies a request without features.
+    logged_entity: dict[str, Any] = field(default_factory=dict)
+    # Feature name -> the value fed to the model (after overrides).
+    logged_features: dict[str, Any] = field(default_factory=dict)
+    # Feature view -> event timestamp of the row read.
+    feature_timestamps: dict[str, datetime] = field(default_factory=dict)
+    request_id: str | None = None
 
     def cache_digest(self) -> str:
         return hashlib.blake2b(self.key_material, digest_size=16).hexdigest()

@@ -4,6 +4,8 @@ window from Feast in, (point, lower, upper) of the next-period log return out.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +28,19 @@ from trademaster.contract.parameters import Parameter
 INPUT = "window"
 OUTPUT = "forecast"
 
-Window = tuple[np.ndarray, tuple[str, ...]]  # [1, W, F] and its stale feature views
+
+class Window(NamedTuple):
+    """A symbol's latest window as read from Feast."""
+
+    values: np.ndarray  # [1, W, F]
+    stale_views: tuple[str, ...]
+    event_timestamps: dict[str, datetime]
+
+    def last_bar(self) -> list[float]:
+        """What the prediction log keeps of the window: the newest bar's features (the
+        rest of the window is earlier bars' rows, already logged when they were newest)."""
+        last: list[float] = self.values[0, -1].tolist()
+        return last
 
 
 async def read_windows(
@@ -54,7 +68,7 @@ async def read_windows(
                 )
             )
             continue
-        out.append((values.reshape(1, *shape), row.stale_views))
+        out.append(Window(values.reshape(1, *shape), row.stale_views, row.event_timestamps))
     return out
 
 
@@ -83,12 +97,20 @@ class IntervalForecast:
         out, keyed = split_missing(requests, model, "symbol")
         symbols = [str(getattr(requests[index], "symbol", None)) for index in keyed]
         windows = await read_windows(ctx, model, symbols) if symbols else []
-        for index, item in zip(keyed, windows, strict=True):
+        column = model.parameter(Parameter.WINDOW_FEATURE)
+        for index, symbol, item in zip(keyed, symbols, windows, strict=True):
             if isinstance(item, GatewayError):
                 out[index] = item
                 continue
-            window, stale = item
-            out[index] = Prepared(requests[index], {INPUT: window}, key_material(window), stale)
+            out[index] = Prepared(
+                requests[index],
+                {INPUT: item.values},
+                key_material(item.values),
+                item.stale_views,
+                logged_entity={"symbol": symbol},
+                logged_features={f"{column}_last_bar": item.last_bar()},
+                feature_timestamps=item.event_timestamps,
+            )
         return filled(out)
 
     async def infer(

@@ -5,6 +5,8 @@ the optimizer; weights out, with the portfolio return's interval from the foreca
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +73,7 @@ class PortfolioAllocation:
     @staticmethod
     def _window(item: Window | GatewayError) -> np.ndarray:
         assert not isinstance(item, GatewayError)
-        return item[0]
+        return item.values
 
     def _prepare_one(
         self,
@@ -87,12 +89,12 @@ class PortfolioAllocation:
             if isinstance(item, GatewayError):
                 return item
             held.append(item)
-        stale = [symbol for symbol, (_, views) in zip(symbols, held, strict=True) if views]
+        stale = [symbol for symbol, window in zip(symbols, held, strict=True) if window.stale_views]
         if stale:
             return InvalidRequest(
                 "portfolio symbols need current price windows; stale: " + ", ".join(stale)
             )
-        stacked = np.concatenate([window for window, _ in held])
+        stacked = np.concatenate([window.values for window in held])
         forecast = np.stack([forecasts[symbol] for symbol in symbols])
         returns = stacked[:, :, LOG_RETURN_COLUMN].T.astype(np.float64)
         covariance = covariance_from_returns(returns).astype(np.float32)
@@ -106,6 +108,14 @@ class PortfolioAllocation:
         risk_aversion = getattr(request, "risk_aversion", None)
         if risk_aversion is not None:
             inputs["risk_aversion"] = np.array([risk_aversion], np.float32)
+        logged: dict[str, Any] = {
+            "expected_returns": dict(zip(symbols, forecast[:, 0].tolist(), strict=True)),
+            "forecaster_version": forecaster.version,
+        }
+        if max_weight is not None:
+            logged["max_weight"] = max_weight
+        if risk_aversion is not None:
+            logged["risk_aversion"] = risk_aversion
         return Prepared(
             request,
             inputs,
@@ -116,6 +126,11 @@ class PortfolioAllocation:
                 "upper": forecast[:, 2],
                 "level": forecaster.interval_level,
             },
+            logged_entity={"symbols": symbols},
+            # The optimizer's inputs but the covariance (up to 50 x 50: it is derived from
+            # the same windows, whose timestamps are logged).
+            logged_features=logged,
+            feature_timestamps=oldest_timestamps(held),
         )
 
     async def infer(
@@ -143,3 +158,14 @@ class PortfolioAllocation:
                 }
             )
         return answers
+
+
+def oldest_timestamps(windows: Sequence[Window]) -> dict[str, datetime]:
+    """Per feature view, the oldest event timestamp among the holdings' windows: the
+    portfolio is as fresh as its stalest input."""
+    oldest: dict[str, datetime] = {}
+    for window in windows:
+        for view, moment in window.event_timestamps.items():
+            if view not in oldest or moment < oldest[view]:
+                oldest[view] = moment
+    return oldest

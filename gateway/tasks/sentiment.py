@@ -36,7 +36,10 @@ class TextSentiment:
         for index in complete:
             text = str(getattr(requests[index], "text", None))
             array = np.array([[text.encode("utf-8")]], dtype=np.object_)
-            out[index] = Prepared(requests[index], {INPUT: array}, key_material(text))
+            # The text is the whole input: logged as what identifies the request.
+            out[index] = Prepared(
+                requests[index], {INPUT: array}, key_material(text), logged_entity={"text": text}
+            )
         return filled(out)
 
     async def infer(

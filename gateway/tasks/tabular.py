@@ -8,7 +8,7 @@ training median (``feature_reference`` in the model's config), all in the same T
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,12 +74,16 @@ class TabularClassifier:
             features = await ctx.features.read(service, rows, (model.name, str(model.version)))
         else:
             features = []
-        for index, row in zip(keyed, features, strict=True):
-            out[index] = self._prepare_row(model, requests[index], row)
+        for index, entity, row in zip(keyed, rows, features, strict=True):
+            out[index] = self._prepare_row(model, requests[index], entity, row)
         return filled(out)
 
     def _prepare_row(
-        self, model: ServedModel, request: PredictRequest, row: FeatureRow | EntityNotFound
+        self,
+        model: ServedModel,
+        request: PredictRequest,
+        entity: dict[str, Any],
+        row: FeatureRow | EntityNotFound,
     ) -> Prepared | GatewayError:
         if isinstance(row, EntityNotFound):
             return row
@@ -89,11 +93,20 @@ class TabularClassifier:
             return InvalidFeatures(
                 f"features without a value: {', '.join(missing)}; pass them in feature_overrides"
             )
-        vector = np.array([[values[name] for name in model.feature_names]], np.float32)
+        used = {name: values[name] for name in model.feature_names}
+        vector = np.array([list(used.values())], np.float32)
         # The answer depends on the effective feature values only (the cache key is their
         # hash): two rows with the same values share one entry.
         material = vector.tobytes() + (b"\x01" if request.explain else b"\x00")
-        return Prepared(request, {INPUT: vector}, material, row.stale_views)
+        return Prepared(
+            request,
+            {INPUT: vector},
+            material,
+            row.stale_views,
+            logged_entity=entity,
+            logged_features=used,
+            feature_timestamps=row.event_timestamps,
+        )
 
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]

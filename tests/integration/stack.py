@@ -126,6 +126,7 @@ def running_gateway(
         "GATEWAY_MODEL_REFRESH_INTERVAL_S": "0.5",
         "GATEWAY_LOG_LEVEL": "info",
         "GATEWAY_API_KEYS": API_KEYS,
+        "GATEWAY_PREDICTION_LOG_URL": settings.resolved_prediction_log_url,
         **(extra_env or {}),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,19 @@
 """The daily cycle on real processes, as `make up` runs it: PostgreSQL, `mlflow server` on it,
-Redis, Triton, the gateway and Airflow's API server, scheduler and DAG processor.
+Redis, Triton, the gateway, Prometheus with its Pushgateway and Alertmanager, and Airflow's
+API server, scheduler and DAG processor.
 
 The scheduler trains and deploys every model (the first run); a new trading day arrives
-(`market advance`); a run triggered through Airflow's REST API trains challengers on data that
+(`market advance`), a stormy one (volatility x3, a planted regime change); a run triggered
+through Airflow's REST API checks drift and realized accuracy, trains challengers on data that
 include it; each promoted challenger goes live as a canary in the running Triton and gateway,
 is judged on live traffic and promoted; MLflow's aliases and the gateway's ``/models`` show it.
 Constant light load runs through the whole second cycle: not one request fails, and every
 answer comes from a version the rollout allows.
+
+Then monitoring is read back from Prometheus's HTTP API: the drift series flag the planted
+change, realized accuracy is published, an alert fires; Triton is stopped (the fault) and
+Prometheus sees it and fires TritonDown; every dashboard panel's query returns data, but for
+the panels this scenario cannot feed (listed with the reason).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.prometheus_api import alerts, query, wait_for
 from tests.integration.stack import isolated_settings
 from tests.integration.traffic import ConstantLoad, recent_traders
 from trademaster import registry
@@ -34,11 +42,24 @@ from trademaster.pipeline.plan import MODELS
 from trademaster.rollout.canary import CANARY_ALIAS
 from trademaster.settings import PipelineSettings
 from trademaster.stack import RunningStack, StackSettings, running_stack
-from trademaster.warehouse.advance import advance_market
+from trademaster.warehouse.advance import Regime, advance_market
 
 pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 
 CANARY_REQUESTS = 60
+# Load before the run, so that the prediction log holds served features for the drift check.
+WARM_UP_S = 30
+# Panels this scenario cannot give data, with why (every other panel must return some).
+PANELS_WITHOUT_DATA = {
+    "trademaster-serving: Errors / s by code": "no request fails (asserted above)",
+    "trademaster-serving: Server error ratio": "no request fails",
+    "trademaster-serving: Server error ratio by version and route": "no request fails",
+    "trademaster-serving: Cache bypassed / s (Redis failing)": "the cache Redis stays up",
+    "trademaster-serving: Shadow comparisons and errors / s": "no shadow rollout is set",
+    "trademaster-serving: Stale feature share": "every served feature is fresh",
+    "trademaster-data: Stale-feature share served": "every served feature is fresh",
+    "trademaster-model: Time since the last failed run": "no run fails",
+}
 
 
 def _bodies(settings: PipelineSettings) -> list[dict[str, Any]]:
@@ -106,7 +127,15 @@ def test_a_new_day_goes_live_through_a_canary_without_a_failed_request(stack_roo
         canary_min_requests=CANARY_REQUESTS,
         canary_max_wait_s=300,
     )
-    ports = StackSettings(gateway_port=0, mlflow_port=0, airflow_port=0, gateway_workers=1)
+    ports = StackSettings(
+        gateway_port=0,
+        mlflow_port=0,
+        airflow_port=0,
+        prometheus_port=0,
+        pushgateway_port=0,
+        alertmanager_port=0,
+        gateway_workers=1,
+    )
 
     with running_stack(settings, ports) as stack:
         settings = stack.settings
@@ -114,7 +143,7 @@ def test_a_new_day_goes_live_through_a_canary_without_a_failed_request(stack_roo
         assert all(day_one.values()), day_one
         assert _served(stack) == day_one
 
-        arrived = advance_market(settings, days=1)
+        arrived = advance_market(settings, days=1, regime=Regime(volatility=3.0))
         new_day = arrived.as_dict()
         assert new_day["last_day"] == str(last_session.date())
         cycle_started = time.monotonic()
@@ -122,6 +151,7 @@ def test_a_new_day_goes_live_through_a_canary_without_a_failed_request(stack_roo
             ConstantLoad(stack.base_url, stack.api_key, _bodies(settings), rate_per_s=25) as load,
             AirflowApi(stack.airflow) as api,
         ):
+            time.sleep(WARM_UP_S)
             dag = api.dag(DAG_ID)
             assert dag["is_paused"] is False
             assert dag["timetable_summary"] == "0 0 * * *"  # daily, at midnight UTC
@@ -161,6 +191,58 @@ def test_a_new_day_goes_live_through_a_canary_without_a_failed_request(stack_roo
             tags = _version_tags(settings, model, day_two[model])
             assert tags.get("canary") == "promoted", tags
             assert load.record.versions[model][day_two[model] or 0] > 0
+        check_monitoring(stack, result.tasks)
+
+
+def check_monitoring(stack: RunningStack, tasks: dict[str, Any]) -> None:
+    """Drift, realized accuracy, alerts and dashboards, read back from Prometheus."""
+    from tests.unit.deploy.test_monitoring import dashboard_queries
+
+    prometheus = stack.monitoring.prometheus.url
+    assert tasks["monitor_drift"].state == "success", tasks["monitor_drift"]
+    drifted = wait_for(
+        lambda: query(prometheus, 'ml_feature_drift_state{state="drift"} == 1'),
+        "drifted feature",
+        60,
+    )
+    flagged = {
+        (s["metric"]["model_name"], s["metric"]["source"], s["metric"]["feature"]) for s in drifted
+    }
+    print(f"drift flagged: {sorted(flagged)}")
+    # Volatility x3 moves the newest bar's range and body at once: flagged the same day.
+    assert (str(ModelName.PRICE), "offline", "log_range") in flagged, flagged
+    firing = wait_for(
+        lambda: [
+            a for a in alerts(prometheus) if a["labels"]["alertname"] == "FeatureDriftDetected"
+        ],
+        "FeatureDriftDetected firing",
+        120,
+    )
+    assert any(a["labels"]["model_name"] == str(ModelName.PRICE) for a in firing), firing
+
+    assert tasks["measure_realized"].state == "success", tasks["measure_realized"]
+    realized = wait_for(lambda: query(prometheus, "ml_realized_quality"), "realized quality", 60)
+    print(f"realized: {[(s['metric'], s['value'][1]) for s in realized]}")
+    assert str(ModelName.BEHAVIOR) in {s["metric"]["model_name"] for s in realized}
+
+    # A panel has data when one of its queries has (a stack minutes old has no "offset 1h").
+    answered: dict[str, bool] = {}
+    for panel in dashboard_queries():
+        name = f"{panel.dashboard}: {panel.panel}"
+        answered[name] = answered.get(name, False) or bool(query(prometheus, panel.expr))
+    empty = {name for name, has_data in answered.items() if not has_data}
+    print(f"panels without data: {sorted(empty)}")
+    assert empty <= set(PANELS_WITHOUT_DATA), sorted(empty - set(PANELS_WITHOUT_DATA))
+
+    # The fault: Triton goes away. Prometheus sees it at the next scrapes, and pages.
+    stack.triton.stop()
+    wait_for(lambda: query(prometheus, 'up{job="triton"} == 0'), "triton down in up", 60)
+    down = wait_for(
+        lambda: [a for a in alerts(prometheus) if a["labels"]["alertname"] == "TritonDown"],
+        "TritonDown firing",
+        150,
+    )
+    assert down[0]["labels"]["severity"] == "critical"
 
 
 def _suffix(name: str) -> str:

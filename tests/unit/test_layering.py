@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trademaster.warehouse",),
     ("trademaster.features",),
     ("trademaster.registry",),
-    ("trademaster.training",),
+    ("trademaster.training", "trademaster.monitoring"),
     (
         "trademaster.sentiment",
         "trademaster.risk",

@@ -23,6 +23,9 @@ from trademaster.behavior.model import fit_behavior_model, predict_proba
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.store import feature_service_columns, open_feature_store
+from trademaster.monitoring.drift_check import calibrated_offline
+from trademaster.monitoring.profile import PROFILE_ARTIFACT
+from trademaster.monitoring.reference import training_reference
 from trademaster.settings import PipelineSettings
 from trademaster.training import fingerprint, gates
 from trademaster.training.evaluation import signed_log1p
@@ -179,6 +182,14 @@ def train_and_register(settings: PipelineSettings) -> dict[str, Any]:
             Parameter.FEATURE_NAMES: ",".join(names),
             Parameter.CLASS_LABELS: ",".join(CLASS_LABELS),
             fingerprint.FINGERPRINT_TAG: trained_on,
+        },
+        artifacts={
+            PROFILE_ARTIFACT: calibrated_offline(
+                training_reference(
+                    used, names, FEATURE_SERVICE, {"trades_in_window": MIN_TRADES_IN_WINDOW}
+                ),
+                settings,
+            ).to_json()
         },
     )
     return candidate_report(version, metrics)

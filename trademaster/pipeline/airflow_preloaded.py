@@ -33,6 +33,11 @@ TASK_MODULES = (
     "trademaster.training.promotion",
     "trademaster.launchers.deploy",
     "trademaster.rollout.canary",
+    "trademaster.monitoring.drift_check",
+    "trademaster.monitoring.metrics",
+    "trademaster.monitoring.publish",
+    "trademaster.monitoring.report",
+    "trademaster.monitoring.realized",
     "exporters.registered",
 )
 

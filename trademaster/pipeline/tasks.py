@@ -167,3 +167,62 @@ def conclude_canary(settings: PipelineSettings, report: dict[str, Any]) -> dict[
             plan["model_name"], int(plan["previous_version"]), int(plan["canary_version"])
         ),
     )
+
+
+def monitor_drift(settings: PipelineSettings) -> dict[str, Any]:
+    """Drift of every profiled champion's inputs (the newest offline snapshot and the last
+    day's served features) and each feature view's freshness: Prometheus series through the
+    Pushgateway, and an HTML report kept in MLflow. Never fails the run on drift: drift is
+    for people to look at (alerts), not a gate."""
+    import tempfile
+    from pathlib import Path
+
+    from trademaster import registry
+    from trademaster.monitoring import drift_check
+    from trademaster.monitoring.metrics import batch_registry
+    from trademaster.monitoring.publish import push
+    from trademaster.monitoring.report import render_report
+
+    comparisons, skipped, snapshots = drift_check.check_drift(settings)
+    metrics = batch_registry()
+    drift_check.record_metrics(metrics, comparisons, snapshots)
+    pushed = push(settings, metrics, "drift")
+    report: dict[str, Any] = {"pushed": pushed, "skipped": skipped}
+    if comparisons:
+        with tempfile.TemporaryDirectory() as folder:
+            path = render_report(
+                {item.title: item.report for item in comparisons},
+                Path(folder) / "drift_report.html",
+                profiles={item.title: item.profile for item in comparisons},
+                current={item.title: item.current for item in comparisons},
+            )
+            report["mlflow_run_id"] = registry.log_monitoring_run(
+                settings,
+                "drift-check",
+                {
+                    f"{item.model_name}.{item.source}.drift_share": item.report.drift_share
+                    for item in comparisons
+                    if item.report.drift_share is not None
+                },
+                {f"{item.model_name}.version": str(item.model_version) for item in comparisons},
+                [path],
+            )
+    return {**report, "comparisons": drift_check.summary(comparisons)}
+
+
+def measure_realized(settings: PipelineSettings) -> dict[str, Any]:
+    """Served predictions joined with their outcomes, per model version (realized quality,
+    label coverage and delay) through the Pushgateway; never fails the run on a low figure:
+    ``RealizedQualityDropped`` alerts on it."""
+    from trademaster.monitoring import realized
+    from trademaster.monitoring.metrics import batch_registry
+    from trademaster.monitoring.publish import push
+    from trademaster.risk.labels import adverse_move_labels
+
+    results = realized.realized_quality(settings, risk_labels=adverse_move_labels)
+    metrics = batch_registry()
+    realized.record_metrics(metrics, results)
+    return {
+        "pushed": push(settings, metrics, realized.PUSH_TASK),
+        "results": realized.summary(results),
+    }

@@ -12,14 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from trademaster import price_lstm, registry
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.price_window import FEATURE_NAMES, VOLATILITY_SCALED, WINDOW
+from trademaster.monitoring.drift_check import calibrated_offline
+from trademaster.monitoring.profile import PROFILE_ARTIFACT, FeatureProfile, build_profile
+from trademaster.monitoring.reference import REFERENCE_DAYS
 from trademaster.price_lstm.backtest import (
     WalkForwardResult,
     evaluate_model,
@@ -27,7 +32,7 @@ from trademaster.price_lstm.backtest import (
     run_walk_forward,
 )
 from trademaster.price_lstm.conformal import INTERVAL_COVERAGE
-from trademaster.price_lstm.dataset import labelled_series
+from trademaster.price_lstm.dataset import LabelledWindows, labelled_series
 from trademaster.price_lstm.evaluation import SeriesForecasts, concat_forecasts
 from trademaster.price_lstm.model import PriceTrainingConfig
 from trademaster.price_lstm.walkforward import WalkForwardConfig
@@ -130,8 +135,30 @@ def train_and_register(
             "interval_halfwidth_z": repr(result.interval_halfwidth),
             fingerprint.FINGERPRINT_TAG: trained_on,
         },
+        artifacts={
+            PROFILE_ARTIFACT: calibrated_offline(
+                served_bar_profile(series, generated), settings
+            ).to_json()
+        },
     )
     return candidate_report(version, metrics)
+
+
+def served_bar_profile(series: Mapping[str, LabelledWindows], symbols: list[str]) -> FeatureProfile:
+    """The reference for drift checks: the newest bar's features of the recent training
+    windows (``REFERENCE_DAYS``) of the symbols the gateway serves daily (the generated ones;
+    the real histories mix hourly and monthly bars, whose scales differ)."""
+    parts = []
+    for symbol in symbols:
+        windows = series[symbol]
+        recent = windows.last_bar_ts > windows.last_bar_ts.max() - np.timedelta64(
+            REFERENCE_DAYS, "D"
+        )
+        parts.append(windows.windows[recent, -1, :])
+    last_bars = np.concatenate(parts)
+    profile = build_profile(pd.DataFrame(last_bars, columns=list(FEATURE_NAMES)), FEATURE_SERVICE)
+    # A day has one newest bar per symbol: judged on that many, with calibration.
+    return replace(profile, min_samples=max(20, len(symbols) * 4 // 5))
 
 
 # Consecutive test returns resampled together (volatility clusters in time).

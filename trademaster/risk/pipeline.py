@@ -12,6 +12,9 @@ from trademaster import registry, risk
 from trademaster.contract.models import ModelName
 from trademaster.contract.parameters import Parameter
 from trademaster.features.store import open_feature_store
+from trademaster.monitoring.drift_check import calibrated_offline
+from trademaster.monitoring.profile import PROFILE_ARTIFACT
+from trademaster.monitoring.reference import training_reference
 from trademaster.risk.dataset import RISK_FEATURE_SERVICE, risk_examples, time_split
 from trademaster.risk.model import TrainingConfig, fit_risk_model, predict
 from trademaster.settings import PipelineSettings
@@ -31,6 +34,8 @@ HOLDOUT_FRACTION = 0.25
 # AUC a challenger may trail the champion / logistic regression by (on the interval).
 CHAMPION_TOLERANCE = 0.01
 LOGISTIC_TOLERANCE = 0.01
+# Positions are opened by users who trade: drift is checked on those users' snapshots.
+ACTIVE_USERS = {"trades_in_window": 1.0}
 
 
 def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False) -> dict[str, Any]:
@@ -105,6 +110,12 @@ def train_and_register(settings: PipelineSettings, shuffle_labels: bool = False)
             Parameter.FEATURE_SERVICE: RISK_FEATURE_SERVICE,
             Parameter.FEATURE_NAMES: ",".join(feature_names),
             fingerprint.FINGERPRINT_TAG: trained_on,
+        },
+        artifacts={
+            PROFILE_ARTIFACT: calibrated_offline(
+                training_reference(used, feature_names, RISK_FEATURE_SERVICE, ACTIVE_USERS),
+                settings,
+            ).to_json()
         },
     )
     return candidate_report(version, metrics)

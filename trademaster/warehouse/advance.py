@@ -7,12 +7,17 @@ warehouse, as if the trading app had kept running.
   its GARCH variance filtered up to the last bar, so a volatile stretch stays volatile.
   Real histories are history: they get no new bars.
 - **Trades** by the same users, each still trading in the style in effect (the seed's
-  simulator over the new days, with the history before them for momentum), at the
-  warehouse's trades per day so far; a share of users stops trading (churn) and new users
-  sign up, with the seed's behaviour mix.
+  simulator over the new days, with the history before them for momentum), opening
+  positions at the warehouse's rate so far (each user at their own rate, so on a given day
+  most open none) in the symbols and at the leverage they traded before; a share of users
+  stops trading (churn) and new users sign up, with the seed's behaviour mix.
 - **Headlines** for the new sessions, as in the seed.
 
-Deterministic for (seed, the warehouse's last bar): advancing twice by one day gives other
+A ``Regime`` plants a change for drift drills (``--volatility 2``: the new days' shocks twice
+as large; ``--surge day_trader:800``: a campaign brings that many sign-ups of one behaviour
+archetype, trading from their first day). The default regime is the market as it was.
+
+Deterministic for (seed, the warehouse's last bar, regime): advancing twice by one day gives other
 days than once by two only because the second call starts from another state. Only ever
 appends rows; refuses a warehouse without generated symbols (not a demo warehouse).
 """
@@ -33,8 +38,8 @@ from trademaster.warehouse.headlines import generate_headlines
 from trademaster.warehouse.market import SECTORS
 from trademaster.warehouse.read import redacted_url
 from trademaster.warehouse.seed import insert_frame
-from trademaster.warehouse.trades import PricePanel, simulate_trades
-from trademaster.warehouse.users import generate_users
+from trademaster.warehouse.trades import Habit, PricePanel, simulate_trades, trading_habits
+from trademaster.warehouse.users import ARCHETYPE_BY_NAME, generate_users
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,37 @@ PANEL_HISTORY_DAYS = 60
 MONTHLY_CHURN = 0.02
 GARCH_ALPHA, GARCH_BETA = 0.10, 0.86
 T_DOF = 5
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A planted change in the new days (the default: none)."""
+
+    volatility: float = 1.0  # multiplies the new days' return shocks and intraday ranges
+    surge_archetype: str | None = None  # sign-ups of this archetype, on top of the usual
+    surge_signups: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.volatility <= 10:
+            raise ValueError(f"volatility must be in (0, 10], got {self.volatility}")
+        if self.surge_signups < 0:
+            raise ValueError(f"surge_signups must be >= 0, got {self.surge_signups}")
+        if self.surge_signups and self.surge_archetype not in ARCHETYPE_BY_NAME:
+            raise ValueError(
+                f"unknown archetype {self.surge_archetype!r}; one of: "
+                + ", ".join(ARCHETYPE_BY_NAME)
+            )
+
+    @classmethod
+    def parse_surge(cls, text: str, volatility: float = 1.0) -> Regime:
+        """``ARCHETYPE:COUNT`` (the CLI's ``--surge``)."""
+        name, _, count = text.partition(":")
+        if not count.isdigit():
+            raise ValueError(f"--surge takes ARCHETYPE:COUNT, e.g. day_trader:800; got {text!r}")
+        return cls(volatility, name, int(count))
+
+
+QUIET = Regime()
 
 
 class NotADemoWarehouse(RuntimeError):
@@ -71,10 +107,13 @@ class AdvanceSummary:
 
 
 def advance_market(
-    settings: PipelineSettings, days: int = 1, today: date | None = None
+    settings: PipelineSettings,
+    days: int = 1,
+    today: date | None = None,
+    regime: Regime = QUIET,
 ) -> AdvanceSummary:
     """Appends ``days`` business days after the warehouse's last generated bar (none may be
-    later than yesterday, UTC, or ``today`` - 1 day)."""
+    later than yesterday, UTC, or ``today`` - 1 day), in ``regime``."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     url = settings.resolved_warehouse_url
@@ -98,8 +137,8 @@ def advance_market(
                 f"{room} can be added now"
             )
         rng = np.random.default_rng([settings.seed, int(last_day.toordinal())])
-        bars = continue_bars(state.bars, state.sectors, new_days, rng)
-        users, churned = _users_after(state, new_days, rng)
+        bars = continue_bars(state.bars, state.sectors, new_days, rng, regime.volatility)
+        users, churned = _users_after(state, new_days, rng, regime)
         trades = _trades(state, users, bars, new_days, rng)
         headlines = _headlines(state, bars, new_days, rng)
         with engine.begin() as connection:
@@ -130,7 +169,8 @@ class _State:
     bars: pd.DataFrame  # generated symbols' daily bars, all history
     sectors: dict[str, str]
     users: pd.DataFrame
-    trades_per_day: float
+    opens_per_day: float
+    habits: dict[int, Habit]
     signups_per_day: float
     max_user_id: int
     max_trade_id: int
@@ -154,17 +194,24 @@ def _read_state(connection: sa.Connection) -> _State | None:
     users["signup_date"] = pd.to_datetime(users["signup_date"])
     users["archetype_since"] = pd.to_datetime(users["archetype_since"])
     trades = schema.trades
-    first, last, n_trades, max_trade, max_position = connection.execute(
+    first, last, n_trades, n_opens, max_trade, max_position = connection.execute(
         sa.select(
             sa.func.min(trades.c.ts),
             sa.func.max(trades.c.ts),
             sa.func.count(),
+            sa.func.count().filter(trades.c.action == "open"),
             sa.func.max(trades.c.trade_id),
             sa.func.max(trades.c.position_id),
         )
     ).one()
     if not n_trades:
         return None
+    opens = pd.read_sql(
+        sa.select(trades.c.user_id, trades.c.symbol, trades.c.leverage).where(
+            trades.c.action == "open"
+        ),
+        connection,
+    )
     max_headline = connection.execute(sa.select(sa.func.max(schema.headlines.c.headline_id)))
     trade_days = max(1, len(pd.bdate_range(pd.Timestamp(first), pd.Timestamp(last))))
     signups = pd.to_datetime(users["signup_date"])
@@ -173,7 +220,8 @@ def _read_state(connection: sa.Connection) -> _State | None:
         bars=bars.sort_values(["symbol", "ts"], ignore_index=True),
         sectors=dict(zip(symbols["symbol"], symbols["sector"], strict=True)),
         users=users,
-        trades_per_day=int(n_trades) / trade_days,
+        opens_per_day=int(n_opens) / trade_days,
+        habits=trading_habits(opens),
         signups_per_day=float(in_window.sum()) / trade_days,
         max_user_id=int(users["user_id"].max()),
         max_trade_id=int(max_trade or 0),
@@ -187,9 +235,11 @@ def continue_bars(
     sectors: dict[str, str],
     new_days: pd.DatetimeIndex,
     rng: np.random.Generator,
+    volatility: float = 1.0,
 ) -> pd.DataFrame:
     """Bars of ``new_days`` for every symbol in ``history`` (long format, daily), continuing
-    its factor-model process with parameters estimated from that history."""
+    its factor-model process with parameters estimated from that history; ``volatility``
+    scales the new days' shocks and ranges (1: as estimated)."""
     wide = history.pivot(index="ts", columns="symbol")
     names = list(wide["close"].columns)
     close = wide["close"].to_numpy(dtype=float)
@@ -229,6 +279,7 @@ def continue_bars(
 
     n_days, n_symbols = len(new_days), len(names)
     scale = np.sqrt((T_DOF - 2) / T_DOF)  # unit-variance Student-t
+    scale *= volatility
     market_shock = rng.standard_t(T_DOF, size=n_days) * scale * market.std()
     sector_shock = rng.standard_t(T_DOF, size=(n_days, len(SECTORS))) * scale
     sector_shock *= sector_factor.std(axis=0)[None, :]
@@ -244,7 +295,7 @@ def continue_bars(
     last_close = close[-1]
     new_close = last_close[None, :] * np.exp(np.cumsum(new_returns, axis=0))
     previous_close = np.vstack([last_close[None, :], new_close[:-1]])
-    day_vol = np.abs(returns).mean(axis=0)
+    day_vol = np.abs(returns).mean(axis=0) * volatility
     open_ = previous_close * np.exp(rng.normal(0.0, 0.25, size=new_close.shape) * day_vol)
     high = np.maximum(open_, new_close) * np.exp(
         np.abs(rng.normal(0.0, 0.6, size=new_close.shape)) * day_vol
@@ -283,17 +334,23 @@ def _garch_variance(idio: np.ndarray, daily_vol: np.ndarray) -> np.ndarray:
 
 
 def _users_after(
-    state: _State, new_days: pd.DatetimeIndex, rng: np.random.Generator
+    state: _State, new_days: pd.DatetimeIndex, rng: np.random.Generator, regime: Regime = QUIET
 ) -> tuple[pd.DataFrame, int]:
-    """The users trading in the new days (existing minus churned, plus new sign-ups), and
-    how many churned."""
+    """The users trading in the new days (existing minus churned, plus new sign-ups and the
+    regime's surge), and how many churned."""
     users = state.users
     churn = 1 - (1 - MONTHLY_CHURN) ** (len(new_days) / 21)
     staying = users[rng.random(len(users)) >= churn]
-    n_new = int(rng.poisson(state.signups_per_day * len(new_days)))
+    n_usual = int(rng.poisson(state.signups_per_day * len(new_days)))
+    n_new = n_usual + regime.surge_signups
     if n_new == 0:
         return staying.reset_index(drop=True), len(users) - len(staying)
     new = generate_users(n_new, new_days, rng)
+    if regime.surge_signups:
+        surge = new.index >= n_usual
+        new.loc[surge, "archetype"] = regime.surge_archetype
+        new.loc[surge, ["previous_archetype", "archetype_since", "secondary_archetype"]] = None
+        new.loc[surge, "secondary_share"] = 0.0
     # Sign-ups during the new days (the seed's late sign-ups, spread over them).
     new["signup_date"] = new_days[rng.integers(0, len(new_days), size=n_new)]
     new["user_id"] = np.arange(state.max_user_id + 1, state.max_user_id + 1 + n_new)
@@ -313,8 +370,15 @@ def _trades(
     ]
     panel = PricePanel.from_bars(pd.concat([recent, bars], ignore_index=True))
     first_new = int(np.searchsorted(panel.calendar, new_days[0]))
-    n_trades = max(2, round(state.trades_per_day * len(new_days)))
-    trades = simulate_trades(users, panel, first_new, n_trades, rng)
+    # Positions opened at the warehouse's rate so far, grown by what users beyond it (a
+    # surge) add; their closes follow from the holding periods.
+    activity = users["archetype"].map(lambda name: ARCHETYPE_BY_NAME[name].activity)
+    before = activity[users["user_id"] <= state.max_user_id].sum()
+    growth = float(activity.sum() / before) if before > 0 else 1.0
+    positions = state.opens_per_day * len(new_days) * growth
+    trades = simulate_trades(
+        users, panel, first_new, 0, rng, positions=positions, habits=state.habits
+    )
     trades = trades[trades["ts"] >= new_days[0]].copy()
     trades["trade_id"] += state.max_trade_id
     trades["position_id"] += state.max_position_id

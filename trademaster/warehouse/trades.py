@@ -11,7 +11,9 @@ their opening trade.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,21 @@ from trademaster.warehouse.users import ARCHETYPE_BY_NAME, Archetype
 
 MARKET_OPEN_UTC = pd.Timedelta(hours=14, minutes=30)
 SESSION = pd.Timedelta(hours=6, minutes=30)
+
+
+class Habit(NamedTuple):
+    """What a user traded so far: the symbols and the typical leverage."""
+
+    symbols: tuple[str, ...]
+    leverage: float
+
+
+def trading_habits(opens: pd.DataFrame) -> dict[int, Habit]:
+    """Per user, from their opening trades (``user_id``, ``symbol``, ``leverage``)."""
+    return {
+        int(user): Habit(tuple(sorted(set(rows["symbol"]))), float(rows["leverage"].median()))
+        for user, rows in opens.groupby("user_id")
+    }
 
 
 @dataclass(frozen=True)
@@ -57,12 +74,26 @@ def simulate_trades(
     first_trade_day: int,
     n_trades: int,
     rng: np.random.Generator,
+    positions: float | None = None,
+    habits: Mapping[int, Habit] | None = None,
 ) -> pd.DataFrame:
     """At least ``n_trades`` trades, from day index ``first_trade_day`` to the panel's end.
 
     Positions still open at the end have no closing trade, so when too many are open the
     plan grows (by the shortfall, at least 10%) until the trades reach ``n_trades``.
+
+    ``positions`` instead continues a market that is already trading (``market advance``):
+    that many positions opened on average, each user drawing a Poisson count at their
+    rate (most users open none on a given day), and whatever trades they make; the seed's
+    "at least one position per user" would have every user trade on every new day.
+    ``habits`` keeps users on the symbols and leverage they traded before (a continued
+    market would otherwise draw every user a new watchlist each day).
     """
+    if positions is not None:
+        planned_positions = _plan_positions(
+            users, panel, first_trade_day, 0, rng, positions, habits
+        )
+        return _positions_to_trades(_apply_exits(planned_positions, panel), panel, rng)
     planned = n_trades
     for _ in range(_MAX_PLANS):
         positions = _plan_positions(users, panel, first_trade_day, planned, rng)
@@ -86,10 +117,15 @@ def _plan_positions(
     first_trade_day: int,
     n_trades: int,
     rng: np.random.Generator,
+    expected_positions: float | None = None,
+    habits: Mapping[int, Habit] | None = None,
 ) -> pd.DataFrame:
     """Positions of every user: in each phase (before / after a drift) the phase's archetype,
     except a ``secondary_share`` of positions in the user's secondary style; none before the
-    user signed up. ``archetype`` of a position is the style it was traded in."""
+    user signed up. ``archetype`` of a position is the style it was traded in.
+
+    ``expected_positions``: Poisson counts around that total (continuation) instead of at
+    least one position per phase sized for ``n_trades``."""
     n_symbols = panel.close.shape[1]
     phases = _user_phases(users, panel.calendar, first_trade_day)
     # Expected positions of each phase: its archetype's activity times its length.
@@ -100,8 +136,11 @@ def _plan_positions(
             for row, name, start, end in phases
         ]
     )
-    target_positions = math.ceil(n_trades / 2 * 1.06)
-    counts = np.maximum(1, np.round(weight / weight.sum() * target_positions)).astype(int)
+    if expected_positions is not None:
+        counts = rng.poisson(weight / weight.sum() * expected_positions)
+    else:
+        target_positions = math.ceil(n_trades / 2 * 1.06)
+        counts = np.maximum(1, np.round(weight / weight.sum() * target_positions)).astype(int)
 
     leaders = panel.momentum_leaders()
     style_state: dict[tuple[int, str], tuple[np.ndarray, float]] = {}
@@ -120,6 +159,14 @@ def _plan_positions(
                 continue
             style = ARCHETYPE_BY_NAME[str(style_name)]
             key = (row, style.name)
+            habit = (habits or {}).get(int(user["user_id"]))
+            if key not in style_state and habit is not None:  # as the user traded before
+                symbols = [
+                    panel.symbols.index(name) for name in habit.symbols if name in panel.symbols
+                ]
+                if symbols:
+                    low, high = style.leverage
+                    style_state[key] = (np.array(symbols), min(max(habit.leverage, low), high))
             if key not in style_state:  # a user keeps one watchlist and leverage per style
                 size = int(rng.integers(style.watchlist_size[0], style.watchlist_size[1] + 1))
                 watchlist = rng.choice(n_symbols, size=min(size, n_symbols), replace=False)

@@ -17,7 +17,10 @@ def _model_tasks(model: str) -> list[str]:
     return [f"{step}_{task_suffix(model)}" for step in ("train", "validate", "export", "canary")]
 
 
-ALL_TASKS = SHARED_TASKS + [task for model in MODELS for task in _model_tasks(model)]
+MONITORING_TASKS = ["monitor_drift", "measure_realized"]
+ALL_TASKS = (
+    SHARED_TASKS + MONITORING_TASKS + [task for model in MODELS for task in _model_tasks(model)]
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,28 @@ def test_each_model_trains_validates_exports_and_canaries_after_its_inputs(dagba
         assert dag.get_task(canary).downstream_task_ids == set()
         if model in FEEDS_FEATURES:
             assert "engineer_features" in dag.get_task(validate).downstream_task_ids
+
+
+def test_drift_is_checked_on_the_new_features_and_gates_nothing(dagbag: Any) -> None:
+    dag = dagbag.dags[DAG_ID]
+
+    monitor = dag.get_task("monitor_drift")
+    assert monitor.upstream_task_ids == {"engineer_features"}
+    assert monitor.downstream_task_ids == set()
+
+
+def test_realized_accuracy_is_measured_on_validated_data_and_gates_nothing(
+    dagbag: Any,
+) -> None:
+    dag = dagbag.dags[DAG_ID]
+
+    realized = dag.get_task("measure_realized")
+    assert realized.upstream_task_ids == {"validate_data"}
+    assert realized.downstream_task_ids == set()
+
+
+def test_run_outcomes_are_published(dagbag: Any) -> None:
+    dag = dagbag.dags[DAG_ID]
+
+    assert dag.on_success_callback is not None
+    assert dag.on_failure_callback is not None

@@ -34,6 +34,9 @@ NAMESPACE = "trademaster"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Pods started by the Airflow chart (k8s/airflow/values.yaml), not by these manifests.
 PIPELINE_POD_LABEL = "trademaster-pipeline"
+# The only pods with a Kubernetes API token: kube-state-metrics watches what it reports on.
+API_READERS = frozenset({"kube-state-metrics"})
+READ_VERBS = frozenset({"get", "list", "watch"})
 # sha256("example-key"): a well-formed stand-in for the Secret's value in settings checks.
 EXAMPLE_KEYS = '[{"name": "ci", "sha256": "' + "ab" * 32 + '", "scopes": ["predict"]}]'
 
@@ -167,7 +170,7 @@ def test_no_container_runs_as_root_or_writes_its_image(docs: tuple[Doc, ...]) ->
         pod_context = pod.get("securityContext", {})
         assert pod_context.get("runAsNonRoot") is True, name
         assert pod_context.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
-        assert pod.get("automountServiceAccountToken") is False, name
+        assert pod.get("automountServiceAccountToken") is (name in API_READERS), name
         for container in _containers(workload):
             context = container.get("securityContext", {})
             user = context.get("runAsUser", pod_context.get("runAsUser"))
@@ -386,18 +389,24 @@ def test_namespace_denies_ingress_by_default(docs: tuple[Doc, ...]) -> None:
     assert "ingress" not in policy
 
 
-def test_gateway_reaches_only_triton_and_both_redis(docs: tuple[Doc, ...]) -> None:
+def test_gateway_reaches_only_triton_both_redis_and_its_prediction_log(
+    docs: tuple[Doc, ...],
+) -> None:
     policy = _policy(docs, "gateway")
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
     reached = set()
     for rule in policy["egress"]:
+        if "to" not in rule:  # any address: only PostgreSQL's port (the prediction log)
+            assert rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+            reached.add("postgresql")
+            continue
         for peer in rule["to"]:
             if "namespaceSelector" in peer:  # DNS only
                 assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
                 assert {port["port"] for port in rule["ports"]} == {53}
                 continue
             reached.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    assert reached == {"triton", "redis-online", "redis-cache"}
+    assert reached == {"triton", "redis-online", "redis-cache", "postgresql"}
     sources = [peer for rule in policy["ingress"] for peer in rule["from"]]
     assert {"kubernetes.io/metadata.name": "ingress-nginx"} in [
         peer.get("namespaceSelector", {}).get("matchLabels") for peer in sources
@@ -454,6 +463,67 @@ def test_prometheus_mounts_the_monitoring_files(docs: tuple[Doc, ...]) -> None:
     assert projected == {path.name: f"rules/{path.name}" for path in rule_files}
     args = _container(docs, "Deployment", "prometheus")["args"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in args
+
+
+def test_api_readers_may_only_read_their_namespace(docs: tuple[Doc, ...]) -> None:
+    assert not _of_kind(docs, "ClusterRole")
+    assert not _of_kind(docs, "ClusterRoleBinding")
+    roles = {doc["metadata"]["name"]: doc for doc in _of_kind(docs, "Role")}
+    granted: dict[str, set[str]] = {}
+    for binding in _of_kind(docs, "RoleBinding"):
+        role = roles[binding["roleRef"]["name"]]
+        assert binding["roleRef"]["kind"] == "Role"
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= READ_VERBS, (role["metadata"]["name"], rule)
+            assert "secrets" not in rule["resources"], role["metadata"]["name"]
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount"
+            assert subject["namespace"] == NAMESPACE
+            granted.setdefault(subject["name"], set()).update(
+                resource for rule in role["rules"] for resource in rule["resources"]
+            )
+    readers = {
+        _pod_spec(w)["serviceAccountName"]
+        for w in _workloads(docs)
+        if _pod_spec(w).get("automountServiceAccountToken")
+    }
+    assert readers == set(granted) == API_READERS
+    # What the replica-count and autoscaling series come from.
+    assert {"deployments", "horizontalpodautoscalers"} <= granted["kube-state-metrics"]
+    args = _container(docs, "Deployment", "kube-state-metrics")["args"]
+    assert "--namespaces=$(POD_NAMESPACE)" in args, "a Role only covers its own namespace"
+
+
+def test_prometheus_scrapes_the_monitoring_services(docs: tuple[Doc, ...]) -> None:
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    services = {doc["metadata"]["name"]: doc["spec"] for doc in _of_kind(docs, "Service")}
+    targets = {
+        job["job_name"]: target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    (alerting,) = config["alerting"]["alertmanagers"]
+    (static,) = alerting["static_configs"]
+    (alertmanager,) = static["targets"]
+    for job_name, address in [*targets.items(), ("alerting", alertmanager)]:
+        if job_name == "prometheus":
+            continue
+        host, port = address.split(":")
+        assert int(port) in {p["port"] for p in services[host]["ports"]}, address
+    assert targets["alertmanager"] == alertmanager
+    pushgateway = next(job for job in config["scrape_configs"] if job["job_name"] == "pushgateway")
+    assert pushgateway["honor_labels"] is True, "pushed job/instance labels must be kept"
+
+
+def test_alertmanager_mounts_the_monitoring_config(docs: tuple[Doc, ...]) -> None:
+    config = _config_data(docs, "alertmanager-config")
+    assert config == {"alertmanager.yml": (MONITORING / "alertmanager.yml").read_text()}
+    args = _container(docs, "Deployment", "alertmanager")["args"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in args
+    pod = _pod_spec(_one(docs, "Deployment", "alertmanager"))
+    (volume,) = [volume for volume in pod["volumes"] if volume["name"] == "config"]
+    assert volume["configMap"]["name"].startswith("alertmanager-config-")
 
 
 def test_prometheus_dns_targets_are_headless_services(docs: tuple[Doc, ...]) -> None:

@@ -1,32 +1,47 @@
-"""Prometheus config, rules and the Grafana dashboard in ``monitoring/``, checked offline.
+"""Prometheus and Alertmanager configs, rules and the Grafana dashboards in ``monitoring/``,
+checked offline.
 
 ``promtool`` (Debian package ``prometheus``, installed by scripts/bootstrap.sh) checks the config
 and the rules and runs the rules' unit tests, in which every alert must be shown both firing
-and quiet. Every metric a rule or a panel queries must be one the gateway (gateway/metrics.py)
-or Triton really exposes, or one a recording rule defines.
+and quiet; ``amtool`` (``prometheus-alertmanager``) checks the Alertmanager config and its
+routes. Every metric a rule or a panel queries must be one that really exists: declared by the
+gateway (gateway/metrics.py) or the batch side (trademaster/monitoring/metrics.py), exported by
+prometheus_client's process collector or by Triton, or defined by a recording rule. Every
+panel's query must parse as PromQL once its Grafana variables are substituted.
+
+``dashboard_queries()`` lists every panel's query, variables substituted, for a test that runs
+them against a live Prometheus.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.process_collector import ProcessCollector
 
 import gateway.metrics
+from trademaster.monitoring.metrics import batch_registry
 from trademaster.settings import PROJECT_ROOT
 
 MONITORING = PROJECT_ROOT / "monitoring"
 RULE_FILES = sorted((MONITORING / "rules").glob("*.yml"))
 RULE_TESTS = sorted((MONITORING / "tests").glob("*.yml"))
-DASHBOARD = MONITORING / "grafana" / "trademaster.json"
+GRAFANA = MONITORING / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yaml"
+DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "trademaster.yaml"
+ALERTMANAGER_CONFIG = MONITORING / "alertmanager.yml"
+# The provisioned datasource, the dashboards' default.
+DATASOURCE_UID = "trademaster-prometheus"
 
 # Triton's own metrics (counters without a _total suffix; *_duration_us are cumulative).
 TRITON_METRICS = frozenset(
@@ -38,6 +53,10 @@ TRITON_METRICS = frozenset(
         "nv_inference_request_duration_us",
         "nv_inference_queue_duration_us",
         "nv_inference_compute_infer_duration_us",
+        # The node's CPU and memory (Triton reports the machine, not its own process).
+        "nv_cpu_utilization",
+        "nv_cpu_memory_used_bytes",
+        "nv_cpu_memory_total_bytes",
     }
 )
 # Series Prometheus makes itself for every target.
@@ -59,29 +78,39 @@ AGGREGATIONS = frozenset(
 )
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; make bootstrap)")
-    return path
-
-
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, capture_output=True, text=True, timeout=60, check=False, cwd=PROJECT_ROOT
     )
 
 
-@cache
-def gateway_metric_names() -> frozenset[str]:
-    """Every series name gateway/metrics.py exposes, read from the metric objects themselves."""
+def _series_names(objects: Iterable[object]) -> frozenset[str]:
     names = set()
-    for value in vars(gateway.metrics).values():
+    for value in objects:
         if isinstance(value, MetricWrapperBase):
             for family in value.describe():
                 names |= {family.name + suffix for suffix in SUFFIXES[family.type]}
     return frozenset(names)
+
+
+@cache
+def gateway_metric_names() -> frozenset[str]:
+    """Every series name gateway/metrics.py exposes, read from the metric objects themselves."""
+    return _series_names(vars(gateway.metrics).values())
+
+
+@cache
+def batch_metric_names() -> frozenset[str]:
+    """Every series name the DAG's monitoring tasks push, read from ``batch_registry()``."""
+    return _series_names(vars(batch_registry()).values())
+
+
+@cache
+def process_metric_names() -> frozenset[str]:
+    """``process_*`` of prometheus_client's process collector, which the gateway's default
+    registry carries (gateway/process_metrics.py exports the same names per worker)."""
+    collector = ProcessCollector(registry=None)
+    return frozenset(sample.name for family in collector.collect() for sample in family.samples)
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -98,7 +127,14 @@ def recorded_names() -> frozenset[str]:
 
 
 def known_metric_names() -> frozenset[str]:
-    return gateway_metric_names() | TRITON_METRICS | PROMETHEUS_METRICS | recorded_names()
+    return (
+        gateway_metric_names()
+        | batch_metric_names()
+        | process_metric_names()
+        | TRITON_METRICS
+        | PROMETHEUS_METRICS
+        | recorded_names()
+    )
 
 
 def metric_names(expr: str) -> set[str]:
@@ -120,15 +156,54 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return loaded
+# --- dashboards ------------------------------------------------------------------------------
+
+# Grafana's own interval variables, replaced by what they stand for at a 15 s scrape interval.
+GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 
 
-def dashboard_exprs() -> list[str]:
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard, by file name (``serving.json``)."""
+    return {path.name: json.loads(path.read_text()) for path in DASHBOARDS}
+
+
+def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, those inside collapsed rows too."""
+    for panel in board["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def substitute_variables(expr: str, board: dict[str, Any]) -> str:
+    """``expr`` as Prometheus would receive it: Grafana's interval variables become durations,
+    the dashboard's own variables (only ever used in a ``=~`` regex matcher) match anything."""
+    names = {variable["name"] for variable in board["templating"]["list"]}
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name in GRAFANA_INTERVALS:
+            return GRAFANA_INTERVALS[name]
+        if name in names:
+            return ".*"
+        raise ValueError(f"{expr}: unknown variable ${name}")
+
+    return _VARIABLE.sub(value, expr)
+
+
+class PanelQuery(NamedTuple):
+    dashboard: str  # the dashboard's uid
+    panel: str  # the panel's title (as written: a repeated panel's title holds its variable)
+    expr: str  # PromQL, variables substituted
+
+
+def dashboard_queries() -> list[PanelQuery]:
+    """Every panel query of every dashboard in monitoring/grafana/dashboards/, variables
+    substituted, so it can run against a real Prometheus as it stands."""
     return [
-        target["expr"]
-        for panel in dashboard()["panels"]
+        PanelQuery(board["uid"], panel["title"], substitute_variables(target["expr"], board))
+        for board in dashboards().values()
+        for panel in panels(board)
         for target in panel.get("targets", [])
         if target.get("expr")
     ]
@@ -143,6 +218,15 @@ def test_prometheus_config_is_valid(promtool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     # check config also checks the rule files it names: all of them must be found.
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
+
+
+def test_prometheus_config_sends_alerts_to_alertmanager() -> None:
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    (alertmanager,) = config["alerting"]["alertmanagers"]
+    assert alertmanager["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert {"gateway", "triton", "pushgateway", "alertmanager", "kube-state-metrics"} <= set(jobs)
+    assert jobs["pushgateway"]["honor_labels"] is True
 
 
 def test_rules_are_valid(promtool: str) -> None:
@@ -192,11 +276,56 @@ def test_alerts_carry_severity_and_explanations() -> None:
         "PredictionCacheBypassed",
         "StaleFeaturesHigh",
         "ShadowDisagreementHigh",
+        "CacheHitRatioCollapsed",
+        "TritonQueueTimeHigh",
+        "FeatureDriftDetected",
+        "DatasetDriftHigh",
+        "DriftCheckStale",
+        "FeatureFreshnessBreached",
+        "RealizedQualityDropped",
+        "TrainingDagFailed",
+        "TrainingDagLate",
     } <= names
     for alert in alerts:
         assert alert["labels"]["severity"] in {"critical", "warning"}, alert["alert"]
         assert {"summary", "description"} <= set(alert["annotations"]), alert["alert"]
         assert "for" in alert, f"{alert['alert']}: one bad scrape must not page"
+
+
+# --- Alertmanager ----------------------------------------------------------------------------
+
+
+def test_alertmanager_config_is_valid(amtool: str) -> None:
+    result = _run([amtool, "check-config", str(ALERTMANAGER_CONFIG)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _receiver(amtool: str, *labels: str) -> str:
+    result = _run(
+        [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def test_every_alert_is_routed_by_its_severity(amtool: str) -> None:
+    expected = {"critical": "page", "warning": "ticket"}
+    for rule in _rules():
+        if "alert" in rule:
+            severity = rule["labels"]["severity"]
+            received = _receiver(amtool, f"alertname={rule['alert']}", f"severity={severity}")
+            assert received == expected[severity], rule["alert"]
+
+
+def test_alertmanager_config_holds_no_secret() -> None:
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    for receiver in config["receivers"]:
+        for key, integrations in receiver.items():
+            for integration in integrations if key.endswith("_configs") else []:
+                secret_keys = {"api_url", "routing_key", "service_key", "url", "api_key"}
+                assert not secret_keys & set(integration), f"{receiver['name']}: use *_file"
+    group_by = config["route"]["group_by"]
+    assert group_by == ["alertname", "model_name"]
 
 
 # --- metric names ----------------------------------------------------------------------------
@@ -226,38 +355,111 @@ def test_rules_query_only_exposed_metrics() -> None:
         assert not unknown, f"{rule.get('alert') or rule.get('record')}: unknown {unknown}"
 
 
+def test_batch_and_process_metric_names_are_read_from_the_code() -> None:
+    batch = batch_metric_names()
+    assert "ml_feature_drift_state" in batch
+    assert "trademaster_dag_last_success_timestamp_seconds" in batch
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= process_metric_names()
+
+
 def test_dashboard_queries_only_exposed_metrics() -> None:
     known = known_metric_names()
-    exprs = dashboard_exprs()
-    assert exprs
-    for expr in exprs:
-        unknown = metric_names(expr) - known
-        assert not unknown, f"{expr}: unknown {unknown}"
-    for variable in dashboard()["templating"]["list"]:
-        if variable["type"] == "query":
-            match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["definition"])
-            assert match, variable["definition"]
-            assert match.group(1) in known, variable["definition"]
+    queries = dashboard_queries()
+    assert queries
+    for query in queries:
+        unknown = metric_names(query.expr) - known
+        assert not unknown, f"{query.dashboard} / {query.panel}: unknown {unknown}"
+    for name, board in dashboards().items():
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["definition"])
+                assert match, f"{name}: {variable['definition']}"
+                assert match.group(1) in known, f"{name}: {variable['definition']}"
 
 
-def test_dashboard_is_well_formed() -> None:
-    board = dashboard()
+def test_dashboard_variables_are_only_regex_matched() -> None:
+    """A variable stands for a regex (All is ``.*``, several values ``(a|b)``): an ``=``
+    matcher or a bare use would break on All, and would not be what the checks here see."""
+    for name, board in dashboards().items():
+        for panel in panels(board):
+            for target in panel.get("targets", []):
+                outside = re.sub(r'=~"[^"]*"', "", target["expr"])
+                used = {a or b for a, b in _VARIABLE.findall(outside)}
+                assert used <= set(GRAFANA_INTERVALS), f"{name} / {panel['title']}: {used}"
+
+
+def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
+    """promtool has no PromQL checker of its own: every query becomes a recording rule."""
+    queries = dashboard_queries()
+    rules = [
+        {"record": f"dashboard_query:{index}", "expr": query.expr}
+        for index, query in enumerate(queries)
+    ]
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = _run([promtool, "check", "rules", str(path)])
+    errors = result.stdout + result.stderr
+    for index, query in enumerate(queries):  # name the panel of a failing rule
+        errors = errors.replace(f"dashboard_query:{index}", f"{query.dashboard} / {query.panel}")
+    assert result.returncode == 0, errors
+    assert f"SUCCESS: {len(queries)} rules found" in result.stdout
+
+
+def test_substitute_variables() -> None:
+    board = {"templating": {"list": [{"name": "model"}, {"name": "source"}]}}
+    expr = 'sum(rate(x{model_name=~"$model",source=~"${source}"}[$__rate_interval]))'
+    assert substitute_variables(expr, board) == 'sum(rate(x{model_name=~".*",source=~".*"}[1m]))'
+    with pytest.raises(ValueError, match="unknown variable"):
+        substitute_variables('x{a=~"$nope"}', board)
+
+
+def test_three_dashboards_with_their_own_uids() -> None:
+    boards = dashboards()
+    assert set(boards) == {"serving.json", "data.json", "model.json"}
+    uids = [board["uid"] for board in boards.values()]
+    assert len(uids) == len(set(uids))
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.name)
+def test_dashboard_is_well_formed(path: Path) -> None:
+    board = json.loads(path.read_text())
     assert board["uid"]
     assert board["title"]
-    panels = board["panels"]
-    ids = [panel["id"] for panel in panels]
+    assert "trademaster" in board["tags"]  # the dashboards' links list them by tag
+    ids = [panel["id"] for panel in panels(board)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
-    variables = {variable["name"] for variable in board["templating"]["list"]}
-    assert {"datasource", "model"} <= variables
-    for panel in panels:
+    titles = [panel["title"] for panel in panels(board) if panel["type"] != "row"]
+    assert len(titles) == len(set(titles)), "panel titles must be unique"
+    variables = {variable["name"]: variable for variable in board["templating"]["list"]}
+    assert {"datasource", "model"} <= set(variables)
+    assert variables["datasource"]["current"]["value"] == DATASOURCE_UID
+    for panel in panels(board):
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
         if panel["type"] == "row":
             continue
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["expr"], panel["title"]
+            assert target["datasource"] == panel["datasource"], panel["title"]
         refs = [target["refId"] for target in panel["targets"]]
         assert len(refs) == len(set(refs)), panel["title"]
+        if "repeat" in panel:
+            assert panel["repeat"] in variables, panel["title"]
+
+
+def test_grafana_provisioning() -> None:
+    datasources = yaml.safe_load(DATASOURCES.read_text())
+    assert datasources["apiVersion"] == 1
+    (prometheus,) = datasources["datasources"]
+    assert prometheus["uid"] == DATASOURCE_UID
+    assert prometheus["type"] == "prometheus"
+    providers = yaml.safe_load(DASHBOARD_PROVIDERS.read_text())
+    assert providers["apiVersion"] == 1
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file"
+    assert Path(provider["options"]["path"]).is_absolute()
 
 
 def test_monitoring_kustomization_ships_every_file() -> None:
@@ -267,6 +469,6 @@ def test_monitoring_kustomization_ships_every_file() -> None:
         for generator in kustomization["configMapGenerator"]
         for file in generator["files"]
     }
-    expected = {Path("prometheus.yml"), DASHBOARD.relative_to(MONITORING)}
-    expected |= {path.relative_to(MONITORING) for path in RULE_FILES}
+    expected = {Path("prometheus.yml"), Path("alertmanager.yml")}
+    expected |= {path.relative_to(MONITORING) for path in [*RULE_FILES, *DASHBOARDS]}
     assert shipped == expected

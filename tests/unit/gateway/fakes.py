@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from gateway.cache import PredictionCache
 from gateway.catalog import ModelCatalog
 from gateway.errors import EntityNotFound, InferenceFailed, InvalidRequest
 from gateway.features import FeatureRow, OnlineFeatures
+from gateway.prediction_log import PredictionLog
 from gateway.rollout import Rollouts
 from gateway.schemas import PredictRequest
 from gateway.service import PredictionService
@@ -268,6 +270,8 @@ class FakeFeatures:
     rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]]
     join_keys: dict[str, tuple[str, ...]]
     stale: dict[str, tuple[str, ...]] = field(default_factory=dict)  # service -> stale views
+    # service -> {view: event timestamp} of every row it returns
+    event_timestamps: dict[str, dict[str, datetime]] = field(default_factory=dict)
     reads: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
     def layout(self, service_name: str) -> FakeLayout:
@@ -288,7 +292,9 @@ class FakeFeatures:
             if values is None:
                 out.append(EntityNotFound(f"unknown {entity}: no features in {service_name}"))
             else:
-                out.append(FeatureRow(dict(values), self.stale.get(service_name, ())))
+                stale = self.stale.get(service_name, ())
+                timestamps = dict(self.event_timestamps.get(service_name, {}))
+                out.append(FeatureRow(dict(values), stale, timestamps))
         return out
 
 
@@ -442,11 +448,15 @@ async def service(
     features: FakeFeatures,
     triton: FakeTriton,
     configured: Mapping[str, Rollout] | None = None,
+    prediction_log: PredictionLog | None = None,
 ) -> tuple[PredictionService, FakeCache]:
     models = await refreshed_catalog(triton)
     cache = FakeCache()
     predictions = PredictionService(
-        context(features, triton, models), cast(PredictionCache, cache), rollouts(configured)
+        context(features, triton, models),
+        cast(PredictionCache, cache),
+        rollouts(configured),
+        prediction_log,
     )
     return predictions, cache
 

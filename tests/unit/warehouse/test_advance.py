@@ -14,7 +14,12 @@ import sqlalchemy as sa
 from tests.unit.warehouse.helpers import END_DATE, small_settings
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
-from trademaster.warehouse.advance import DayNotOver, NotADemoWarehouse, advance_market
+from trademaster.warehouse.advance import (
+    DayNotOver,
+    NotADemoWarehouse,
+    Regime,
+    advance_market,
+)
 from trademaster.warehouse.read import read_table
 from trademaster.warehouse.seed import seed_warehouse
 from trademaster.warehouse.validation import validate_frames
@@ -61,10 +66,18 @@ def test_advancing_appends_days_and_keeps_every_existing_row(tmp_path: Path) -> 
     assert pd.to_datetime(trades["ts"]).min() >= new_days[0]
     assert trades["trade_id"].is_unique
     assert after["trades"]["trade_id"].is_unique
-    # The same users keep trading (and sign-ups join them).
+    # The same users keep trading (and sign-ups join them), opening positions at the rate
+    # the warehouse had: not every user every day.
     known = set(after["users"]["user_id"])
     assert set(trades["user_id"]) <= known
-    assert len(set(trades["user_id"]) & set(before["users"]["user_id"])) > 50
+    old_trades = before["trades"]
+    seed_days = len(pd.bdate_range(old_trades["ts"].min(), old_trades["ts"].max()))
+    seed_rate = (old_trades["action"] == "open").sum() / seed_days
+    opened = (trades["action"] == "open").sum()
+    assert 0.5 * 3 * seed_rate < opened < 2 * 3 * seed_rate, (opened, seed_rate)
+    assert len(set(trades["user_id"]) & set(before["users"]["user_id"])) > 0.8 * len(
+        set(trades["user_id"])
+    )
     headlines = after["headlines"].iloc[len(before["headlines"]) :]
     assert len(headlines) == summary.headlines > 0
     assert after["headlines"]["headline_id"].is_unique
@@ -122,3 +135,76 @@ def test_a_warehouse_without_generated_symbols_is_refused(tmp_path: Path) -> Non
     engine.dispose()
     with pytest.raises(NotADemoWarehouse, match="no generated symbols"):
         advance_market(settings, days=1, today=TODAY)
+
+
+def _new_rows(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    return after.iloc[len(before) :]
+
+
+def test_a_volatility_regime_scales_the_new_days_moves(tmp_path: Path) -> None:
+    """Same seed and state, so the same shocks: tripled, the day's returns are about three
+    times as large across symbols (the drift drill of monitoring)."""
+    quiet, stormy = _seeded(tmp_path, "a"), _seeded(tmp_path, "b")
+    before = read_table(quiet, schema.market_data)
+    advance_market(quiet, days=1, today=TODAY)
+    advance_market(stormy, days=1, today=TODAY, regime=Regime(volatility=3.0))
+
+    def day_moves(settings: PipelineSettings) -> pd.Series:
+        bars = read_table(settings, schema.market_data)
+        bars = bars[bars["symbol"].str.startswith("SYN")]
+        close = bars.pivot(index="ts", columns="symbol")["close"]
+        return np.log(close).diff().iloc[-1].abs()
+
+    ratio = day_moves(stormy).median() / day_moves(quiet).median()
+    assert 2.0 < ratio < 4.0, ratio
+    new = _new_rows(before, read_table(stormy, schema.market_data))
+    assert ((new["high"] >= new[["open", "close"]].max(axis=1)) & (new["low"] > 0)).all()
+
+
+def test_a_surge_adds_sign_ups_of_one_archetype_who_trade(tmp_path: Path) -> None:
+    settings = _seeded(tmp_path)
+    users_before = read_table(settings, schema.users)
+    trades_before = read_table(settings, schema.trades)
+
+    summary = advance_market(
+        settings, days=1, today=TODAY, regime=Regime.parse_surge("day_trader:120")
+    )
+
+    users = _new_rows(users_before, read_table(settings, schema.users))
+    assert summary.new_users == len(users) >= 120
+    assert (users["archetype"] == "day_trader").sum() >= 120
+    trades = _new_rows(trades_before, read_table(settings, schema.trades))
+    newcomers = set(users["user_id"])
+    assert trades["user_id"].isin(newcomers).sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("surge", "message"),
+    [
+        ("day_trader", "ARCHETYPE:COUNT"),
+        ("crypto_bro:10", "unknown archetype 'crypto_bro'"),
+    ],
+)
+def test_a_bad_regime_is_refused_with_what_is_wrong(surge: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Regime.parse_surge(surge)
+    with pytest.raises(ValueError, match="volatility"):
+        Regime(volatility=0)
+
+
+def test_users_keep_trading_their_own_symbols(tmp_path: Path) -> None:
+    """A continued market, not a reshuffled one: users who traded before open new positions
+    in the symbols they traded before (a new watchlist each day would spread every user
+    across the market, a drift of its own)."""
+    settings = _seeded(tmp_path)
+    before = read_table(settings, schema.trades)
+
+    advance_market(settings, days=5, today=TODAY)
+
+    new = _new_rows(before, read_table(settings, schema.trades))
+    opened = new[(new["action"] == "open") & new["user_id"].isin(before["user_id"])]
+    known = before[before["action"] == "open"].groupby("user_id")["symbol"].agg(set)
+    kept = [row.symbol in known[row.user_id] for row in opened.itertuples()]
+    assert len(opened) > 10
+    # Momentum chasers buy the day's leaders wherever they are; everyone else stays put.
+    assert np.mean(kept) > 0.8, np.mean(kept)

@@ -52,19 +52,24 @@ class FakeService:
 
     failing: dict[int, GatewayError] = field(default_factory=dict)
     seen: list[PredictRequest] = field(default_factory=list)
+    request_ids: list[str | None] = field(default_factory=list)
 
     def _outcome(self, request: PredictRequest) -> Outcome:
         self.seen.append(request)
         error = self.failing.get(getattr(request, "user_id", None) or 0)
         return error if error is not None else Prediction(answer(request), cache_hit=False)
 
-    async def predict(self, request: PredictRequest) -> Prediction:
+    async def predict(self, request: PredictRequest, request_id: str | None = None) -> Prediction:
+        self.request_ids.append(request_id)
         outcome = self._outcome(request)
         if isinstance(outcome, GatewayError):
             raise outcome
         return outcome
 
-    async def predict_many(self, requests: Sequence[PredictRequest]) -> list[Outcome]:
+    async def predict_many(
+        self, requests: Sequence[PredictRequest], request_id: str | None = None
+    ) -> list[Outcome]:
+        self.request_ids.append(request_id)
         return [self._outcome(request) for request in requests]
 
 

@@ -130,3 +130,34 @@ def test_a_wrong_method_is_405_with_allow(client: TestClient, method: str, path:
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_a_valid_client_request_id_is_used_and_echoed(client: TestClient, fakes: Fakes) -> None:
+    response = client.post("/predict", json=RISK, headers={"X-Request-ID": "ord-42:a_b.c"})
+    assert response.headers["X-Request-ID"] == "ord-42:a_b.c"
+    assert fakes.service.request_ids == ["ord-42:a_b.c"]
+
+
+@pytest.mark.parametrize(
+    "sent", [None, "", "has space", "x" * 129, "semi;colon", "ünï".encode(), "a\x00b"]
+)
+def test_a_missing_or_unsafe_request_id_is_replaced(
+    client: TestClient, fakes: Fakes, sent: str | bytes | None
+) -> None:
+    raw = sent.encode() if isinstance(sent, str) else sent
+    headers = {} if raw is None else {b"X-Request-ID": raw}
+    for path, body in (("/predict", RISK), ("/batch_predict", {"rows": [RISK]})):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        generated = response.headers["X-Request-ID"]
+        assert len(generated) == 32
+        assert int(generated, 16) >= 0
+    assert len(set(fakes.service.request_ids)) == 2  # a new one per request
+
+
+def test_batch_echoes_the_request_id(client: TestClient, fakes: Fakes) -> None:
+    response = client.post(
+        "/batch_predict", json={"rows": [RISK, RISK]}, headers={"X-Request-ID": "x" * 128}
+    )
+    assert response.headers["X-Request-ID"] == "x" * 128
+    assert fakes.service.request_ids == ["x" * 128]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from gateway.errors import EntityNotFound, InvalidRequest
 from gateway.tasks.base import Prepared
-from gateway.tasks.portfolio import PortfolioAllocation
+from gateway.tasks.forecast import Window
+from gateway.tasks.portfolio import PortfolioAllocation, oldest_timestamps
 from tests.unit.gateway.fakes import bench, request, unchecked_request
 from trademaster.contract.models import ModelName
 
@@ -104,3 +107,25 @@ def test_an_infeasible_portfolio_is_that_requests_error() -> None:
 
     assert isinstance(answer, InvalidRequest)
     assert "infeasible" in answer.detail
+
+
+def test_the_logged_timestamps_are_the_oldest_of_the_holdings() -> None:
+    older, newer = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
+    empty = np.zeros((1, 1, 1), np.float32)
+    windows = [
+        Window(empty, (), {"price_fv": newer, "other_fv": older}),
+        Window(empty, (), {"price_fv": older}),
+    ]
+    assert oldest_timestamps(windows) == {"price_fv": older, "other_fv": older}
+
+
+def test_a_prepared_portfolio_carries_what_the_log_records() -> None:
+    portfolios = bench(PORTFOLIO)
+    (item,) = portfolios.prepare(
+        ADAPTER, [request(model_name=PORTFOLIO, symbols=["AAA", "CCC"], risk_aversion=2.0)]
+    )
+    assert isinstance(item, Prepared)
+    assert item.logged_entity == {"symbols": ["AAA", "CCC"]}
+    assert item.logged_features["expected_returns"] == pytest.approx({"AAA": 0.02, "CCC": 0.02})
+    assert item.logged_features["risk_aversion"] == 2.0
+    assert "max_weight" not in item.logged_features
