@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,9 +82,12 @@ def champion_profile(
     return champion, FeatureProfile.from_json(document), ""
 
 
-def view_history(settings: PipelineSettings, days: int = 1) -> dict[str, list[ViewSnapshot]]:
-    """Every feature view's ``days`` newest daily snapshots (newest first) from the offline
-    files; a view whose file is missing has one empty snapshot."""
+def view_history(
+    settings: PipelineSettings, days: int = 1, views: Collection[str] | None = None
+) -> dict[str, list[ViewSnapshot]]:
+    """The ``days`` newest daily snapshots (newest first) of every feature view, or of
+    ``views`` only, from the offline files; a view whose file is missing has one empty
+    snapshot."""
     from feast import FeatureView, FileSource
 
     from trademaster.features.store import load_definitions
@@ -92,6 +95,8 @@ def view_history(settings: PipelineSettings, days: int = 1) -> dict[str, list[Vi
     history: dict[str, list[ViewSnapshot]] = {}
     for value in vars(load_definitions()).values():
         if not isinstance(value, FeatureView) or not isinstance(value.batch_source, FileSource):
+            continue
+        if views is not None and value.name not in views:
             continue
         path = settings.features_dir / Path(value.batch_source.path).name
         ttl_s = value.ttl.total_seconds() if value.ttl else None
@@ -121,7 +126,8 @@ def calibrated_offline(
 ) -> FeatureProfile:
     """``profile`` calibrated on the offline data's ``days`` newest daily snapshots (at
     training time: the reference period's last days, as the daily check would see them)."""
-    history = view_history(settings, days)
+    # Only the views the profile's service reads (a tabular model skips the price windows).
+    history = view_history(settings, days, service_views(profile.feature_service))
     frames = [
         offline_frame(profile, {view: s[index] for view, s in history.items() if index < len(s)})
         for index in range(days)
@@ -190,22 +196,26 @@ def in_population(rows: pd.DataFrame, population: Mapping[str, float]) -> pd.Dat
     return rows[keep]
 
 
-def served_frame(
-    settings: PipelineSettings, model_name: str, version: int, since: datetime
-) -> pd.DataFrame:
-    """The feature values the gateway used for ``version`` since ``since``."""
+def read_served_log(settings: PipelineSettings, since: datetime) -> pd.DataFrame:
+    """The prediction log since ``since`` (every model: read once per check); empty when it
+    cannot be read (the gateway never ran, or the store is down)."""
     from trademaster.contract.prediction_log import read_predictions
 
     try:
-        logged = read_predictions(
-            settings.resolved_prediction_log_url, since=since, model_name=model_name
-        )
-    except Exception as exc:  # no log yet (gateway never ran) or the store is down
-        log.warning("%s: prediction log unreadable: %s", model_name, exc)
+        return read_predictions(settings.resolved_prediction_log_url, since=since)
+    except Exception as exc:  # a drift check must not fail on a missing log
+        log.warning("prediction log unreadable: %s", exc)
+        return pd.DataFrame()
+
+
+def served_frame(logged: pd.DataFrame, model_name: str, version: int) -> pd.DataFrame:
+    """The feature values the gateway used for ``model_name`` ``version`` in ``logged``."""
+    if logged.empty:
         return pd.DataFrame()
     # Each distinct input once: a thousand requests about one user are one sample of the
     # population, not a thousand (and shadow answers were not served).
-    logged = served(logged[logged["model_version"] == version])
+    mine = (logged["model_name"] == model_name) & (logged["model_version"] == version)
+    logged = served(logged[mine])
     stamps = logged["feature_timestamps"]
     keys = [input_key(e, t) for e, t in zip(logged["entity"], stamps, strict=True)]
     logged = logged.assign(_input=keys).drop_duplicates("_input")
@@ -235,6 +245,7 @@ def check_drift(
     drift_settings = drift_settings or DriftSettings()
     now = now or datetime.now(UTC)
     snapshots = view_snapshots(settings)
+    logged = read_served_log(settings, now - SERVED_WINDOW)
     comparisons: list[Comparison] = []
     skipped: dict[str, str] = {}
     for name in PROFILED_MODELS:
@@ -246,7 +257,7 @@ def check_drift(
         current = {
             "offline": offline_frame(profile, snapshots),
             "served": in_population(
-                served_frame(settings, name, champion.version, now - SERVED_WINDOW),
+                served_frame(logged, name, champion.version),
                 profile.population,
             ),
         }

@@ -13,7 +13,6 @@ import logging
 import time
 
 from prometheus_client import push_to_gateway
-from prometheus_client.exposition import generate_latest
 
 from trademaster.monitoring.metrics import PUSH_JOB, BatchMetrics, batch_registry
 from trademaster.settings import PipelineSettings
@@ -41,11 +40,6 @@ def push(settings: PipelineSettings, metrics: BatchMetrics, task: str) -> bool:
         return False
     log.info("pushed %s's metrics to %s", task, settings.pushgateway_url)
     return True
-
-
-def exposition(metrics: BatchMetrics) -> str:
-    """The text a push sends (for logs and tests)."""
-    return generate_latest(metrics.registry).decode()
 
 
 def dag_finished(

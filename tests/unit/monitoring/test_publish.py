@@ -13,7 +13,7 @@ import pytest
 
 from trademaster.launchers.process import free_port
 from trademaster.monitoring.metrics import PUSH_JOB, batch_registry
-from trademaster.monitoring.publish import dag_finished, exposition, push
+from trademaster.monitoring.publish import dag_finished, push
 from trademaster.settings import PipelineSettings
 
 
@@ -94,12 +94,3 @@ def test_successes_and_failures_keep_their_own_groups(
     )
     assert "trademaster_dag_last_failure_timestamp_seconds" in failure_body
     assert "trademaster_dag_last_success_timestamp_seconds{" not in failure_body
-
-
-def test_exposition_is_the_pushed_text() -> None:
-    metrics = batch_registry()
-    metrics.view_ttl.labels("user_behavior_fv").set(604800)
-
-    assert 'ml_feature_view_ttl_seconds{feature_view="user_behavior_fv"} 604800.0' in exposition(
-        metrics
-    )
