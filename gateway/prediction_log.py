@@ -71,6 +71,7 @@ def log_record(
         "prediction": answer.get("prediction"),
         "confidence": None if interval is not None else confidence,
         "interval": interval,
+        "probabilities": answer.get("probabilities"),
         "cache_hit": cache_hit,
     }
 

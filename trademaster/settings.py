@@ -117,6 +117,22 @@ class PipelineSettings(BaseSettings):
     pushgateway_url: str = Field(
         default="", description="Pushgateway host:port; empty: batch metrics are not pushed."
     )
+    realized_lookback_days: int = Field(
+        default=30, ge=1, description="Served answers this recent are joined with outcomes."
+    )
+    realized_min_labelled: int = Field(
+        default=50, ge=1, description="Fewer labelled answers: a realized metric has no value."
+    )
+    realized_margin: float = Field(
+        default=0.05,
+        gt=0,
+        description="RealizedQualityDropped fires when realized quality is this much worse than "
+        "validated (in the metric's units: AUC, macro-F1, coverage, directional accuracy).",
+    )
+    realized_margin_by_metric: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-metric margins over realized_margin, e.g. {"interval_coverage": 0.03}.',
+    )
 
     # Training.
     train_epochs: int = Field(default=25, ge=1)

@@ -315,11 +315,18 @@ def running_stack(
         # Before Airflow, so that the DAG's monitoring tasks can push; until the gateway is up,
         # its scrapes fail (up == 0), as they would for a pod that is starting.
         say("starting prometheus, pushgateway, alertmanager (monitoring/*.yml)")
+        from gateway.process_metrics import ProcessExporter, ProcessTreeCollector
+
+        triton_process = ProcessExporter(
+            ProcessTreeCollector(lambda: triton.running_pid, "tritonserver"), address="127.0.0.1"
+        )
+        stack.callback(triton_process.close)
         monitoring = stack.enter_context(
             monitoring_servers(
                 work / "monitoring",
                 gateway=f"127.0.0.1:{port}",
                 triton_metrics=f"127.0.0.1:{triton.metrics_port}",
+                triton_process=f"127.0.0.1:{triton_process.port}",
                 prometheus_port=_port_or_free(stack_settings.prometheus_port),
                 pushgateway_port=_port_or_free(stack_settings.pushgateway_port),
                 alertmanager_port=_port_or_free(stack_settings.alertmanager_port),

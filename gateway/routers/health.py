@@ -13,7 +13,7 @@ from gateway.auth import authorize
 from gateway.deps import CacheDep, CatalogDep, SettingsDep
 from gateway.errors import error_responses
 from gateway.metrics import MULTIPROCESS_ENV
-from gateway.process_metrics import GatewayProcessCollector
+from gateway.process_metrics import gateway_collector
 from gateway.schemas import ReadyStatus
 
 router = APIRouter(tags=["operations"])
@@ -79,5 +79,5 @@ def exposition(workers: int) -> bytes:
     collect(registry, path=os.environ[MULTIPROCESS_ENV])
     # Multiprocess mode has no process collector: CPU and memory of the uvicorn supervisor
     # (this worker's parent) and its workers, read from /proc.
-    registry.register(GatewayProcessCollector(os.getppid()))
+    registry.register(gateway_collector(os.getppid()))
     return generate_latest(registry)

@@ -281,9 +281,12 @@ def test_perf_analyzer_measures_the_served_model(
         served.server.grpc_url,
         concurrency_range=(1, 2),
         input_data=data,
+        # What is checked is that it runs and reports, not the figures: a 2-core machine
+        # shared with the suite's other servers moved 500 ms windows of this tiny model by
+        # more than 50% five times running (perf_analyzer then exits 2).
         measurement_interval_ms=500,
-        max_trials=5,
-        stability_percentage=50,
+        max_trials=10,
+        stability_percentage=100,
         tools=tools,
     )
 

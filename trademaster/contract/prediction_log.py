@@ -55,11 +55,22 @@ predictions = sa.Table(
     # confidence is the interval below.
     sa.Column("confidence", sa.Float, nullable=True),
     sa.Column("interval", sa.Text, nullable=True),  # JSON {"level", "lower", "upper"} or null
+    # JSON class -> probability of a model that answers with them (sentiment), or null.
+    # Added after the first release: ``create_schema`` adds it to an older table.
+    sa.Column("probabilities", sa.Text, nullable=True),
     sa.Column("cache_hit", sa.Boolean, nullable=False),
     sa.Index("ix_predictions_model_logged_at", "model_name", "logged_at"),
 )
 
-JSON_COLUMNS = ("entity", "features", "feature_timestamps", "stale_views", "prediction", "interval")
+JSON_COLUMNS = (
+    "entity",
+    "features",
+    "feature_timestamps",
+    "stale_views",
+    "prediction",
+    "interval",
+    "probabilities",
+)
 # What a record handed to ``write_records`` holds (the table's columns less the surrogate id),
 # in the table's order.
 RECORD_FIELDS = tuple(column.name for column in predictions.columns if column.name != "id")
@@ -88,7 +99,36 @@ def prediction_log_engine(url: str) -> sa.Engine:
 
 
 def create_schema(engine: sa.Engine) -> None:
+    """Creates the table, or brings an older one up to date: the columns added since are
+    nullable, so ``ALTER TABLE ... ADD COLUMN`` (on SQLite and PostgreSQL alike) keeps
+    every logged row, which reads back with nulls there."""
     metadata.create_all(engine, checkfirst=True)
+    for column in predictions.columns:
+        if column.name not in _present_columns(engine):
+            _add_column(engine, column)
+
+
+def _present_columns(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {column["name"] for column in sa.inspect(connection).get_columns(predictions.name)}
+
+
+def _add_column(engine: sa.Engine, column: sa.Column[Any]) -> None:
+    if not column.nullable:
+        raise RuntimeError(
+            f"prediction log: column {column.name!r} is missing and not nullable; "
+            "the table needs a manual migration"
+        )
+    try:
+        with engine.begin() as connection:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f'ALTER TABLE {predictions.name} ADD COLUMN "{column.name}" {kind}'
+            )
+    except sa.exc.DBAPIError:
+        # Another gateway worker added it first; anything else is raised.
+        if column.name not in _present_columns(engine):
+            raise
 
 
 def _json(value: Any) -> str:
@@ -101,6 +141,7 @@ def encode_record(record: Mapping[str, Any], sqlite: bool = False) -> tuple[Any,
     SQLAlchemy's SQLite ``DateTime`` stores and parses, so reads and range filters agree)."""
     logged_at = _utc(record["logged_at"])
     interval = record.get("interval")
+    probabilities = record.get("probabilities")
     return (
         record["request_id"],
         logged_at.isoformat(" ", "microseconds")[:26] if sqlite else logged_at,
@@ -115,6 +156,7 @@ def encode_record(record: Mapping[str, Any], sqlite: bool = False) -> tuple[Any,
         _json(record.get("prediction")),
         record.get("confidence"),
         None if interval is None else _json(interval),
+        None if probabilities is None else _json(probabilities),
         bool(record["cache_hit"]),
     )
 

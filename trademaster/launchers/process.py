@@ -34,6 +34,11 @@ class ManagedServer:
             raise RuntimeError(f"{self.program} is not started")
         return self._proc.pid
 
+    @property
+    def running_pid(self) -> int | None:
+        """The pid while started, else None (for observers that outlive a restart)."""
+        return None if self._proc is None else self._proc.pid
+
     def start(self) -> Self:
         raise NotImplementedError
 

@@ -108,7 +108,9 @@ def write_config(path: Path, config: Mapping[str, Any], source: Path) -> Path:
 
 def _ready(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:  # noqa: S310
+        # An http:// URL of our own child process: no file:// or custom scheme reaches it.
+        ready = f"{url}/-/ready"
+        with urllib.request.urlopen(ready, timeout=2) as response:  # noqa: S310  # nosec B310
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -278,13 +280,15 @@ def monitoring_servers(
     work_dir: Path,
     gateway: str,
     triton_metrics: str,
+    triton_process: str | None = None,
     prometheus_port: int | None = None,
     pushgateway_port: int | None = None,
     alertmanager_port: int | None = None,
     interval_s: int | None = None,
 ) -> Iterator[Monitoring]:
-    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway and Triton
-    ("host:port" each), all in ``work_dir``; every one is stopped when the block exits."""
+    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway, Triton and
+    Triton's process exporter ("host:port" each; None: not scraped), all in ``work_dir``;
+    every one is stopped when the block exits."""
     with ExitStack() as stack:
         pushgateway = stack.enter_context(Pushgateway(work_dir / "pushgateway", pushgateway_port))
         alertmanager = stack.enter_context(
@@ -296,6 +300,7 @@ def monitoring_servers(
                 targets={
                     "gateway": [gateway],
                     "triton": [triton_metrics],
+                    **({"triton-process": [triton_process]} if triton_process else {}),
                     "pushgateway": [pushgateway.address],
                     "alertmanager": [alertmanager.address],
                 },

@@ -79,30 +79,43 @@ MODEL_METRICS: Mapping[str, tuple[MetricSpec, ...]] = {
     ModelName.SENTIMENT: (MetricSpec("macro_f1", "holdout_macro_f1", "higher"),),
 }
 
-# Defaults (candidates for PipelineSettings fields).
-LOOKBACK = timedelta(days=30)
-MIN_LABELLED = 50
+# Method constants (the operator's knobs are PipelineSettings' ``realized_*`` fields).
 RISK_MATCH_WINDOW = timedelta(days=1)
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_CONFIDENCE = 0.90
-MARGINS: Mapping[str, float] = {
-    "auc": 0.05,
-    "macro_f1": 0.05,
-    "interval_coverage": 0.05,
-    "directional_accuracy": 0.05,
-}
 
 
 @dataclass(frozen=True)
 class RealizedSettings:
-    """How realized quality is measured and when it alerts (defaults: the constants above)."""
+    """How realized quality is measured and when it alerts: ``from_settings``."""
 
-    lookback: timedelta = LOOKBACK  # logged answers this old or newer are joined
-    min_labelled: int = MIN_LABELLED  # fewer labelled rows: no value for the metric
+    lookback: timedelta  # logged answers this old or newer are joined
+    min_labelled: int  # fewer labelled rows: no value for the metric
+    margins: Mapping[str, float]  # metric -> shortfall tolerated before the alert
     risk_match_window: timedelta = RISK_MATCH_WINDOW  # answer -> the position it assessed
-    margins: Mapping[str, float] = field(default_factory=lambda: dict(MARGINS))
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
     bootstrap_confidence: float = BOOTSTRAP_CONFIDENCE
+
+    @classmethod
+    def from_settings(cls, settings: PipelineSettings, **overrides: Any) -> RealizedSettings:
+        """The pipeline's settings: one margin for every metric that has a validated
+        counterpart, unless ``realized_margin_by_metric`` names one."""
+        compared = {
+            spec.name for specs in MODEL_METRICS.values() for spec in specs if spec.validated
+        }
+        unknown = set(settings.realized_margin_by_metric) - compared
+        if unknown:
+            raise ValueError(
+                f"realized_margin_by_metric names {sorted(unknown)}; "
+                f"the metrics with a validated figure are {sorted(compared)}"
+            )
+        margins = {name: settings.realized_margin for name in sorted(compared)}
+        values: dict[str, Any] = {
+            "lookback": timedelta(days=settings.realized_lookback_days),
+            "min_labelled": settings.realized_min_labelled,
+            "margins": margins | dict(settings.realized_margin_by_metric),
+        }
+        return cls(**(values | overrides))
 
 
 @dataclass(frozen=True)
@@ -438,11 +451,10 @@ def evaluate(
     risk_labels: RiskLabeller,
     risk_horizon_days: int,
     risk_loss_threshold: float,
-    config: RealizedSettings | None = None,
+    config: RealizedSettings,
     now: datetime | None = None,
 ) -> list[RealizedResult]:
     """Results of every served version in ``predictions`` (pure: no store is read)."""
-    config = config or RealizedSettings()
     now = now or datetime.now(UTC)
     served = outcomes.served(predictions)
     results: list[RealizedResult] = []
@@ -540,7 +552,7 @@ def realized_quality(
     passed in because model packages sit above monitoring)."""
     from trademaster.contract.prediction_log import read_predictions
 
-    config = config or RealizedSettings()
+    config = config or RealizedSettings.from_settings(settings)
     now = now or datetime.now(UTC)
     if predictions is None:
         try:

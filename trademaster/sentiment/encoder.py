@@ -108,7 +108,8 @@ def load_encoder() -> SentenceEncoder:
     """
     from transformers import BertModel
 
-    bert = BertModel.from_pretrained(
+    # A local folder (local_files_only): nothing is downloaded, so no revision to pin.
+    bert = BertModel.from_pretrained(  # nosec B615
         str(model_dir()), local_files_only=True, attn_implementation="eager"
     )
     return SentenceEncoder(bert).eval()

@@ -114,3 +114,40 @@ def test_workers_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert len(read_predictions(url, START)) == 2000
     with engines[0].connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_class_probabilities_are_kept(tmp_path: Path) -> None:
+    engine = engine_in(tmp_path)
+    probabilities = {"negative": 0.1, "neutral": 0.2, "positive": 0.7}
+    write_records(engine, [record(0, "sentiment-analyzer", probabilities=probabilities), record(1)])
+
+    rows = read_predictions(engine, START)
+
+    assert rows.iloc[0]["probabilities"] == probabilities
+    assert rows.iloc[1]["probabilities"] is None
+
+
+def test_a_table_from_before_probabilities_is_migrated_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'predictions.sqlite'}"
+    engine = prediction_log_engine(url)
+    create_schema(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE predictions DROP COLUMN probabilities")
+    old = record(0)
+    old.pop("interval")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO predictions (request_id, logged_at, model_name, model_version, route,"
+            " entity, features, feature_timestamps, stale_views, prediction, cache_hit)"
+            " VALUES ('old', '2024-06-01 09:00:00.000000', 'risk-assessment-model', 3,"
+            " 'primary', '{}', '{}', '{}', '[]', '0.5', 0)"
+        )
+
+    create_schema(engine)  # as a gateway of this release does before its first write
+    create_schema(engine)  # and again, from another worker
+    write_records(engine, [record(1, probabilities={"up": 1.0})])
+
+    rows = read_predictions(engine, START)
+    assert list(rows["request_id"]) == ["old", "req-1"]
+    assert rows.iloc[0]["probabilities"] is None
+    assert rows.iloc[1]["probabilities"] == {"up": 1.0}

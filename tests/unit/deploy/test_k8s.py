@@ -21,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gateway.process_metrics import EXPORTER_PORT
 from gateway.settings import GatewaySettings
 from trademaster.pipeline.plan import MODELS
 from trademaster.settings import PROJECT_ROOT, PipelineSettings
@@ -96,7 +97,12 @@ def _containers(workload: Doc) -> list[Doc]:
 
 
 def _container(docs: tuple[Doc, ...], kind: str, name: str) -> Doc:
-    (container,) = _pod_spec(_one(docs, kind, name))["containers"]
+    """The workload's main container: its only one, or the one named as the workload (a pod
+    with sidecars)."""
+    containers = _pod_spec(_one(docs, kind, name))["containers"]
+    if len(containers) == 1:
+        return containers[0]
+    (container,) = [container for container in containers if container["name"] == name]
     return container
 
 
@@ -530,7 +536,11 @@ def test_prometheus_dns_targets_are_headless_services(docs: tuple[Doc, ...]) -> 
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     services = {doc["metadata"]["name"]: doc["spec"] for doc in _of_kind(docs, "Service")}
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    for job_name, port in (("gateway", 8080), ("triton", 8002)):
+    for job_name, port, app in (
+        ("gateway", 8080, "gateway"),
+        ("triton", 8002, "triton"),
+        ("triton-process", 9256, "triton"),
+    ):
         (sd,) = jobs[job_name]["dns_sd_configs"]
         (name,) = sd["names"]
         spec = services[name]
@@ -538,7 +548,26 @@ def test_prometheus_dns_targets_are_headless_services(docs: tuple[Doc, ...]) -> 
         assert spec["publishNotReadyAddresses"] is True, "unready pods must be scraped"
         assert sd["port"] == port
         assert port in {p["port"] for p in spec["ports"]}
-        assert spec["selector"] == {"app.kubernetes.io/name": job_name}
+        assert spec["selector"] == {"app.kubernetes.io/name": app}
+        opened = {
+            rule_port["port"]
+            for rule in _policy(docs, app)["ingress"]
+            for peer in rule["from"]
+            if peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+            == "prometheus"
+            for rule_port in rule["ports"]
+        }
+        assert port in opened, f"{app}'s NetworkPolicy must let Prometheus reach :{port}"
+
+
+def test_triton_process_exporter_sees_tritonserver(docs: tuple[Doc, ...]) -> None:
+    pod = _pod_spec(_one(docs, "Deployment", "triton"))
+    assert pod["shareProcessNamespace"] is True, "the sidecar reads tritonserver's /proc"
+    containers = {container["name"]: container for container in pod["containers"]}
+    exporter = containers["process-exporter"]
+    assert exporter["command"][-2:] == ["--command", containers["triton"]["command"][0]]
+    assert {port["containerPort"] for port in exporter["ports"]} == {EXPORTER_PORT}
+    assert exporter["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 # --- pipeline (Airflow task pods) ------------------------------------------------------------

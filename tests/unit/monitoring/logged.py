@@ -37,6 +37,7 @@ def record(model_name: str, logged_at: datetime, **fields: Any) -> dict[str, Any
         "prediction": None,
         "confidence": None,
         "interval": None,
+        "probabilities": None,
         "cache_hit": False,
         **fields,
     }

@@ -35,7 +35,7 @@ from trademaster.risk.labels import adverse_move_labels
 from trademaster.settings import PipelineSettings
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
-FAST = RealizedSettings(bootstrap_resamples=200)
+FAST = RealizedSettings.from_settings(PipelineSettings(environment="test"), bootstrap_resamples=200)
 
 
 def _value(text: str, name: str, **labels: str) -> float | None:
@@ -107,7 +107,7 @@ def test_auc_is_sklearns_with_a_bootstrap_interval_around_it() -> None:
     assert low < value < high
     assert result.validated == 0.80
     assert result.shortfall == pytest.approx(0.80 - value)  # higher is better
-    assert result.margin == realized.MARGINS["auc"]
+    assert result.margin == FAST.margins["auc"]
     assert result.metric_rows == result.rows == 300
 
 
@@ -162,8 +162,8 @@ def test_shortfall_is_positive_when_worse() -> None:
 
 def test_too_few_labelled_rows_publish_rows_but_no_value() -> None:
     reference = VersionReference({"holdout_auc": 0.8})
-    few = _risk(realized.MIN_LABELLED - 1, seed=1)
-    enough = _risk(realized.MIN_LABELLED, seed=1)
+    few = _risk(FAST.min_labelled - 1, seed=1)
+    enough = _risk(FAST.min_labelled, seed=1)
 
     (under,) = version_results(ModelName.RISK, 2, few, reference, FAST, NOW)
     (at,) = version_results(ModelName.RISK, 2, enough, reference, FAST, NOW)
@@ -172,7 +172,7 @@ def test_too_few_labelled_rows_publish_rows_but_no_value() -> None:
     assert under.interval is None
     assert under.shortfall is None
     assert under.note.startswith("insufficient data")
-    assert under.rows == realized.MIN_LABELLED - 1
+    assert under.rows == FAST.min_labelled - 1
     assert at.value is not None
 
 
@@ -210,6 +210,34 @@ def test_sentiment_without_a_logged_class_says_so() -> None:
     assert result.value is None
     assert result.note == "the prediction log holds no predicted class"
     assert result.rows == 80
+
+
+def test_margins_and_sample_rules_come_from_the_pipelines_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRADEMASTER_REALIZED_MARGIN", "0.02")
+    monkeypatch.setenv("TRADEMASTER_REALIZED_MARGIN_BY_METRIC", '{"interval_coverage": 0.08}')
+    monkeypatch.setenv("TRADEMASTER_REALIZED_MIN_LABELLED", "200")
+    config = RealizedSettings.from_settings(PipelineSettings(environment="test"))
+
+    assert config.margins == {
+        "auc": 0.02,
+        "directional_accuracy": 0.02,
+        "interval_coverage": 0.08,
+        "macro_f1": 0.02,
+    }
+    assert config.min_labelled == 200
+    (result,) = version_results(
+        ModelName.RISK, 2, _risk(150, seed=1), VersionReference({"holdout_auc": 0.9}), config, NOW
+    )
+    assert result.value is None  # 150 < 200
+    assert "200 needed" in (result.note or "")
+
+
+def test_a_margin_for_a_metric_that_is_never_compared_is_refused() -> None:
+    settings = PipelineSettings(environment="test", realized_margin_by_metric={"mae": 0.01})
+    with pytest.raises(ValueError, match=r"names \['mae'\]"):
+        RealizedSettings.from_settings(settings)
 
 
 def _result(**fields: object) -> RealizedResult:
@@ -352,6 +380,55 @@ def test_realized_quality_reads_the_log_and_judges_each_served_version(
     assert result.breached
     assert result.label_coverage == 1.0
     assert result.label_delay_s == 0.0  # generated ground truth: known at once
+
+
+def test_sentiment_is_judged_on_the_class_of_its_logged_probabilities() -> None:
+    """As the gateway logs it: the score as the prediction, the class probabilities beside
+    it. The argmax is the predicted class; the score alone could not say it."""
+    rng = np.random.default_rng(3)
+    classes = ["negative", "neutral", "positive"]
+    truth = [classes[i % 3] for i in range(90)]
+    headlines = pd.DataFrame(
+        {
+            "headline": [f"headline {i}" for i in range(90)],
+            "ts": pd.Timestamp(NOW - timedelta(days=2)).tz_localize(None),
+            "label": truth,
+        }
+    )
+    records, predicted = [], []
+    for i, label in enumerate(truth):
+        guess = label if rng.random() < 0.7 else classes[(i + 1) % 3]
+        p = dict.fromkeys(classes, 0.15) | {guess: 0.7}
+        predicted.append(guess)
+        records.append(
+            record(
+                ModelName.SENTIMENT,
+                NOW - timedelta(hours=3),
+                request_id=f"s{i}",
+                entity={"text": f"headline {i}"},
+                prediction=p["positive"] - p["negative"],  # the score
+                confidence=0.7,
+                probabilities=p,
+            )
+        )
+
+    (result,) = evaluate(
+        logged(records),
+        WarehouseFrames(headlines=headlines),
+        {(ModelName.SENTIMENT.value, 2): VersionReference({"holdout_macro_f1": 0.9})},
+        risk_labels=adverse_move_labels,
+        risk_horizon_days=10,
+        risk_loss_threshold=0.1,
+        config=FAST,
+        now=NOW,
+    )
+
+    expected = f1_score(truth, predicted, labels=classes, average="macro")
+    assert result.metric == "macro_f1"
+    assert result.value == pytest.approx(expected)
+    assert result.shortfall == pytest.approx(0.9 - expected)
+    assert result.label_coverage == 1.0
+    assert result.label_delay_s == 0.0  # asked after publication: known at once
 
 
 def test_models_without_outcomes_are_not_judged() -> None:
