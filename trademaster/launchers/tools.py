@@ -30,6 +30,16 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def kubectl() -> str:
+    """The machine's kubectl, else the one make bootstrap installs where there is none
+    (``kubectl kustomize`` renders k8s/ without a cluster); MissingToolError otherwise."""
+    bundled = project_root() / ".tools" / "kubectl" / "bin" / "kubectl"
+    found = shutil.which("kubectl") or (str(bundled) if bundled.is_file() else None)
+    if found is None:
+        raise MissingToolError("kubectl is not installed (make bootstrap): cannot render k8s/")
+    return found
+
+
 @dataclass(frozen=True)
 class ServingTools:
     """Paths to the serving tools installed under `<root>/.tools` and the serving venv."""

@@ -10,7 +10,6 @@ values, settings names that the services really read, and references that resolv
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -23,6 +22,7 @@ import yaml
 
 from gateway.process_metrics import EXPORTER_PORT
 from gateway.settings import GatewaySettings
+from trademaster.launchers.tools import MissingToolError, kubectl
 from trademaster.pipeline.plan import MODELS
 from trademaster.settings import PROJECT_ROOT, PipelineSettings
 
@@ -46,13 +46,12 @@ Doc = dict[str, Any]
 
 @cache
 def _render(name: str) -> tuple[Doc, ...]:
-    # The machine's kubectl, else the one make bootstrap installs where there is none.
-    bundled = PROJECT_ROOT / ".tools" / "kubectl" / "bin" / "kubectl"
-    kubectl = shutil.which("kubectl") or (str(bundled) if bundled.is_file() else None)
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (make bootstrap): cannot render k8s/")
+    try:
+        binary = kubectl()
+    except MissingToolError as exc:
+        pytest.skip(str(exc))
     result = subprocess.run(
-        [kubectl, "kustomize", str(KUSTOMIZATIONS[name])],
+        [binary, "kustomize", str(KUSTOMIZATIONS[name])],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,251 @@
+"""Capacity plan: pods for the story's load from measured per-pod throughput, and the
+production HPA replayed on a market-open ramp (``benchmarks.hpa_simulation``).
+
+    python -m benchmarks.capacity_plan            # docs/CAPACITY_PLAN.md and its plot
+
+Inputs, nothing typed in twice: per-pod throughput from the load benchmark's last results
+(``benchmarks/results/gateway_load.json``: cache misses, the costly path, per uvicorn worker,
+since a pod runs one), Triton's per-replica throughput from the same run, and the gateway's
+HPA as the production overlay renders it (``kubectl kustomize k8s/overlays/production``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.hpa_simulation import HpaSpec, Timeline, hpa_spec, simulate
+from benchmarks.report import RESULTS
+from trademaster.launchers.tools import kubectl
+from trademaster.settings import PROJECT_ROOT
+
+DOCS = PROJECT_ROOT / "docs"
+PRODUCTION = PROJECT_ROOT / "k8s" / "overlays" / "production"
+LOAD_RESULTS = RESULTS / "gateway_load.json"
+CONCURRENCY = 8  # the benchmark's row used: several requests in flight per worker
+
+# The story: 10K predictions per minute, 100K concurrent users.
+STORY_PREDICTIONS_PER_MIN = 10_000
+STORY_USERS = 100_000
+# Seconds between two predictions of one active user: a glance (60 s), an active session
+# (30 s: the plan's design point) and a burst such as the market open (10 s).
+SECONDS_PER_REQUEST = (60, 30, 10)
+DESIGN_SECONDS_PER_REQUEST = 30
+TARGET_UTILIZATION = 0.70  # the HPA's CPU target: the share of a pod's capacity used
+TRITON_MIN_REPLICAS = 3  # the story's floor for model serving
+# What the HPA sees: CPU through the metrics server (about 30 s), predictions/s through
+# prometheus-adapter's rate over 2 minutes.
+METRIC_WINDOWS_S = {"cpu": 30, "ml_prediction_requests_per_second": 120}
+# Assumed, not measured here (no cluster): scheduling on a node with the image cached plus
+# the gateway's start-up until its readiness probe passes. Its imports alone (Feast, torch)
+# took 15 s on this 2-core machine (`python -c "import gateway.app"`). Measure the whole in
+# the cluster with kube_pod_status_ready and pass --pod-start-s.
+POD_START_S = 45
+
+
+@dataclass(frozen=True)
+class Measured:
+    gateway_per_pod: float  # cache-miss requests/s of one uvicorn worker
+    triton_per_replica: float  # inferences/s of one Triton (CPU)
+    measured_at: str
+    machine: str
+
+
+def measured(path: Path = LOAD_RESULTS) -> Measured:
+    payload = json.loads(path.read_text())
+    rows = {(r["path"], r["concurrency"]): r for r in payload["results"]}
+    try:
+        miss = rows[("gateway_miss", CONCURRENCY)]["requests_per_s"]
+        triton = rows[("triton_direct", CONCURRENCY)]["requests_per_s"]
+    except KeyError as exc:
+        raise SystemExit(
+            f"{path} has no {exc.args[0]} row: run `python -m benchmarks.gateway_load` first"
+        ) from exc
+    return Measured(
+        float(miss) / int(payload["gateway_workers"]),
+        float(triton),
+        str(payload["measured_at"]),
+        str(payload["machine"]),
+    )
+
+
+def production_hpa(name: str = "gateway") -> dict[str, Any]:
+    """The HPA ``name`` as the production overlay renders it."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(PRODUCTION)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"kubectl kustomize {PRODUCTION} failed:\n{result.stderr}")
+    for doc in yaml.safe_load_all(result.stdout):
+        if doc and doc["kind"] == "HorizontalPodAutoscaler" and doc["metadata"]["name"] == name:
+            return dict(doc)
+    raise SystemExit(f"the production overlay renders no HorizontalPodAutoscaler {name}")
+
+
+def pods_for(rate_per_s: float, per_pod: float, floor: int = 1) -> int:
+    """Pods serving ``rate_per_s`` with each at the target share of its capacity."""
+    return max(floor, math.ceil(rate_per_s / (per_pod * TARGET_UTILIZATION)))
+
+
+def market_open_ramp() -> list[float]:
+    """Requests/s a second for 50 minutes: the story's 10K predictions/min overnight, a
+    5-minute climb to the design point (every user each 30 s) at the open, 20 minutes
+    there, a 10-minute ease to a third of it, 10 minutes more."""
+    night = STORY_PREDICTIONS_PER_MIN / 60
+    peak = STORY_USERS / DESIGN_SECONDS_PER_REQUEST
+    day = peak / 3
+    curve = [night] * 300
+    curve += [night + (peak - night) * s / 300 for s in range(300)]
+    curve += [peak] * 1200
+    curve += [peak + (day - peak) * s / 600 for s in range(600)]
+    curve += [day] * 600
+    return curve
+
+
+# The last second of the plateau at the design point (``market_open_ramp``).
+PLATEAU_END_S = 300 + 300 + 1200 - 1
+
+
+def spec_for(manifest: dict[str, Any], per_pod: float) -> HpaSpec:
+    return hpa_spec(
+        manifest,
+        capacity={"cpu": 100.0, "ml_prediction_requests_per_second": per_pod},
+        windows_s=METRIC_WINDOWS_S,
+    )
+
+
+def plot(timeline: Timeline, per_pod: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [s / 60 for s in range(len(timeline.demand))]
+    fig, (load, pods) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    load.plot(minutes, timeline.demand, label="demand", color="black")
+    load.plot(minutes, [r * per_pod for r in timeline.ready], label="capacity of ready pods")
+    load.plot(minutes, timeline.served, label="served", linestyle="--")
+    load.set_ylabel("requests / s")
+    load.legend(loc="upper right")
+    load.set_title("Production gateway HPA on a market-open ramp (simulated)")
+    pods.step(minutes, timeline.desired, where="post", label="replicas set by the HPA")
+    pods.step(minutes, timeline.ready, where="post", label="ready pods")
+    pods.set_ylabel("pods")
+    pods.set_xlabel("minutes")
+    pods.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(found: Measured, spec: HpaSpec, timeline: Timeline, pod_start_s: int) -> str:
+    per_pod, triton = found.gateway_per_pod, found.triton_per_replica
+    story = STORY_PREDICTIONS_PER_MIN / 60
+    lines = [
+        "# Capacity plan",
+        "",
+        "Written by `python -m benchmarks.capacity_plan` from the load benchmark of "
+        f"{found.measured_at[:10]} ({found.machine}) and the production overlay's gateway HPA. "
+        "Throughputs are CPU figures of this project's machine: rerun the load benchmark on "
+        "the production nodes (and Triton on its GPU) before trusting the pod counts.",
+        "",
+        "## Per-pod throughput (measured)",
+        "",
+        "| what | figure | source |",
+        "|---|---:|---|",
+        f"| gateway pod (one uvicorn worker), cache misses | {per_pod:,.0f} requests/s | "
+        f"`gateway_load`, concurrency {CONCURRENCY}, divided by its workers |",
+        f"| Triton replica (CPU, tabular model) | {triton:,.0f} inferences/s | "
+        f"`gateway_load`, Triton direct, concurrency {CONCURRENCY} |",
+        f"| target share of capacity | {TARGET_UTILIZATION:.0%} | the HPA's CPU target |",
+        "",
+        "## Pods for the story's load",
+        "",
+        "Every request is taken as a cache miss of one model (the costly path; hits cost "
+        "about a third), so these are upper bounds for the gateway.",
+        "",
+        "| load | requests/s | gateway pods | Triton replicas |",
+        "|---|---:|---:|---:|",
+        f"| 10K predictions per minute | {story:,.0f} | "
+        f"{pods_for(story, per_pod)} (HPA floor {spec.min_replicas}) | "
+        f"{pods_for(story, triton, TRITON_MIN_REPLICAS)} |",
+    ]
+    for seconds in SECONDS_PER_REQUEST:
+        rate = STORY_USERS / seconds
+        gateway_pods = pods_for(rate, per_pod)
+        above = " (above the HPA's max)" if gateway_pods > spec.max_replicas else ""
+        lines.append(
+            f"| 100K concurrent users, one request each per {seconds} s | {rate:,.0f} | "
+            f"{gateway_pods}{above} | {pods_for(rate, triton, TRITON_MIN_REPLICAS)} |"
+        )
+    summary = timeline.summary(per_pod)
+    metrics = ", ".join(f"{m.name} target {m.target:g}" for m in spec.metrics)
+    lines += [
+        "",
+        "## The HPA on a market-open ramp (simulated)",
+        "",
+        "![HPA simulation](capacity_plan.png)",
+        "",
+        "The production gateway HPA "
+        f"({spec.min_replicas} to {spec.max_replicas} pods; {metrics}; scale-up "
+        f"window {spec.scale_up.window_s} s, scale-down window {spec.scale_down.window_s} s) "
+        "replayed second by second by `benchmarks/hpa_simulation.py` (the controller's "
+        "proposal, 0.1 tolerance, starting pods counted idle, stabilisation windows, rate "
+        f"policies, 15 s sync) with pods ready {pod_start_s} s after they are asked for "
+        "(assumed: no cluster here). Demand: the story's 10K/min overnight, a 5-minute "
+        f"climb to {STORY_USERS / DESIGN_SECONDS_PER_REQUEST:,.0f} requests/s (100K users, "
+        f"one request each per {DESIGN_SECONDS_PER_REQUEST} s), 20 minutes there, an ease "
+        "to a third.",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| most replicas | {summary['max_replicas']:.0f} |",
+        f"| replicas at the end of the plateau | {timeline.desired[PLATEAU_END_S]} "
+        f"(static plan: {pods_for(STORY_USERS / DESIGN_SECONDS_PER_REQUEST, per_pod)}) |",
+        f"| seconds with demand above ready capacity | {summary['seconds_short_of_capacity']:.0f}"
+        f" of {summary['seconds']:.0f} |",
+        f"| requests beyond ready capacity | {summary['unserved_share']:.2%} |",
+        f"| worst shortfall | {summary['worst_shortfall_per_s']:,.0f} requests/s |",
+        f"| mean use of ready capacity | {summary['mean_utilization']:.0%} |",
+        f"| pod-hours | {summary['pod_seconds'] / 3600:.1f} |",
+        "",
+        "The climb overshoots: each metric averages over its window, so pods that were "
+        "saturated a minute ago still count, and the scale-down window then holds the peak "
+        "for 5 minutes before the count settles. "
+        "Requests beyond ready capacity queue in the pods (latency rises) or are shed by the "
+        "ingress; the climb is where they happen, since the metrics lag and each new pod "
+        "takes its start time. Raising `minReplicas` before the open (a scheduled scale, "
+        "or KEDA's cron trigger) removes them at the cost of idle pods overnight.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pod-start-s", type=int, default=POD_START_S)
+    parser.add_argument("--out", type=Path, default=DOCS)
+    args = parser.parse_args(argv)
+    found = measured()
+    spec = spec_for(production_hpa(), found.gateway_per_pod)
+    timeline = simulate(spec, market_open_ramp(), found.gateway_per_pod, args.pod_start_s)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(timeline, found.gateway_per_pod, args.out / "capacity_plan.png")
+    text = report(found, spec, timeline, args.pod_start_s)
+    (args.out / "CAPACITY_PLAN.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

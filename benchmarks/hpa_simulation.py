@@ -1,0 +1,271 @@
+"""The Kubernetes HorizontalPodAutoscaler's algorithm (autoscaling/v2), replayed on a demand
+curve: how many pods it asks for and how many are ready to serve, second by second.
+
+What is modelled, after the controller's documented behaviour
+(kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale):
+
+- every ``sync_s`` (15 s) each metric proposes ``ceil(current * observed / target)``, left
+  at ``current`` when ``observed / target`` is within the tolerance (0.1) of 1; several
+  metrics: the largest proposal. Pods that are not ready yet count as idle (0 usage) when
+  scaling up, as the controller treats pods without metrics, so a ramp is not over-answered;
+- the metric is what the pods served, averaged over the metric's window (CPU through the
+  metrics server: about 30 s; a Prometheus ``rate(...[2m])`` through prometheus-adapter:
+  2 minutes), so it lags the demand and never exceeds what ready pods can do (a saturated pod
+  shows 100%, not the demand it drops);
+- stabilisation: a scale-down takes the largest proposal of the last
+  ``scaleDown.stabilizationWindowSeconds``, a scale-up the smallest of its window;
+- rate policies: per ``periodSeconds``, ``Pods`` adds or removes at most ``value`` pods and
+  ``Percent`` at most ``value``% of the replicas at the start of the period;
+  ``selectPolicy: Max`` (the default) takes the policy allowing the most change;
+- min and max replicas; a new pod serves ``start_s`` after the HPA asked for it
+  (scheduling, image, start-up, readiness); a removed pod stops serving at once.
+
+Not modelled: node autoscaling (a node is assumed free), pod failures, the per-pod spread of
+load (the pods share it evenly).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TOLERANCE = 0.1  # kube-controller-manager --horizontal-pod-autoscaler-tolerance
+SYNC_S = 15  # --horizontal-pod-autoscaler-sync-period
+# The controller's defaults where a manifest's behavior leaves them out.
+DEFAULT_SCALE_DOWN_WINDOW_S = 300
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: Literal["Pods", "Percent"]
+    value: int
+    period_s: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One direction's ``behavior`` (scaleUp or scaleDown)."""
+
+    window_s: int
+    policies: tuple[Policy, ...]
+    select: Literal["Max", "Min", "Disabled"] = "Max"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the HPA, in units of a pod's capacity: a pod serving at capacity shows
+    ``at_capacity`` (CPU utilisation: 100 (%) of its request; predictions/s: the rate)."""
+
+    name: str
+    target: float  # averageUtilization or averageValue
+    at_capacity: float
+    window_s: int  # what the metric averages over (its lag)
+
+
+@dataclass(frozen=True)
+class HpaSpec:
+    min_replicas: int
+    max_replicas: int
+    metrics: tuple[Metric, ...]
+    scale_up: Rules
+    scale_down: Rules
+
+
+def _rules(raw: Mapping[str, Any] | None, default_window_s: int, default: Rules) -> Rules:
+    if not raw:
+        return default
+    policies = tuple(
+        Policy(policy["type"], int(policy["value"]), int(policy["periodSeconds"]))
+        for policy in raw.get("policies", [])
+    )
+    return Rules(
+        int(raw.get("stabilizationWindowSeconds", default_window_s)),
+        policies or default.policies,
+        raw.get("selectPolicy", "Max"),
+    )
+
+
+# The controller's default behaviour (scale up: 4 pods or 100% per 15 s; down: 100% per 15 s).
+DEFAULT_SCALE_UP = Rules(0, (Policy("Pods", 4, 15), Policy("Percent", 100, 15)))
+DEFAULT_SCALE_DOWN = Rules(DEFAULT_SCALE_DOWN_WINDOW_S, (Policy("Percent", 100, 15),))
+
+
+def hpa_spec(
+    manifest: Mapping[str, Any],
+    capacity: Mapping[str, float],
+    windows_s: Mapping[str, int],
+) -> HpaSpec:
+    """An ``autoscaling/v2`` HPA document as an ``HpaSpec``. ``capacity[name]``: what one pod
+    at capacity shows for the metric ``name`` ("cpu" for the Resource metric); ``windows_s``:
+    how long each metric averages over."""
+    spec = manifest["spec"]
+    metrics = []
+    for entry in spec["metrics"]:
+        if entry["type"] == "Resource":
+            name, target = entry["resource"]["name"], entry["resource"]["target"]
+            value = float(target["averageUtilization"])
+        elif entry["type"] == "Pods":
+            name, target = entry["pods"]["metric"]["name"], entry["pods"]["target"]
+            value = float(str(target["averageValue"]))
+        else:
+            raise ValueError(f"metric type {entry['type']!r} is not simulated")
+        if name not in capacity or name not in windows_s:
+            raise ValueError(f"no capacity or window given for the HPA's metric {name!r}")
+        metrics.append(Metric(name, value, float(capacity[name]), int(windows_s[name])))
+    behavior = spec.get("behavior", {})
+    return HpaSpec(
+        int(spec.get("minReplicas", 1)),
+        int(spec["maxReplicas"]),
+        tuple(metrics),
+        _rules(behavior.get("scaleUp"), 0, DEFAULT_SCALE_UP),
+        _rules(behavior.get("scaleDown"), DEFAULT_SCALE_DOWN_WINDOW_S, DEFAULT_SCALE_DOWN),
+    )
+
+
+def proposal(current: int, ready: int, observed: float, target: float) -> int:
+    """One metric's replica count: ``observed`` is the mean over the ``ready`` pods; the
+    not-ready ones (``current - ready``) count as idle when that would scale up."""
+    if ready == 0:
+        return current
+    ratio = observed / target
+    if abs(ratio - 1.0) <= TOLERANCE:
+        return current
+    if ratio > 1.0 and current > ready:
+        # Recomputed with the starting pods at 0 usage; no scale-up if that flips the sign.
+        ratio = observed * ready / current / target
+        if ratio <= 1.0 + TOLERANCE:
+            return current
+    # The controller works in milli-units: 10 pods at 7% of a 70% target are 1 pod, not
+    # the 2 that float rounding (1.0000000000000002) would give.
+    return _ceil(ready * ratio) if ratio < 1.0 else _ceil(current * ratio)
+
+
+def _ceil(value: float) -> int:
+    return math.ceil(round(value, 6))
+
+
+def _limit(rules: Rules, history: Sequence[tuple[float, int]], now: float, current: int) -> int:
+    """The farthest the policies let replicas move from ``current``, as a replica count, for
+    a scale-up (positive policies) given the changes made in each policy's period."""
+    allowed = []
+    for policy in rules.policies:
+        changed = sum(delta for at, delta in history if now - at < policy.period_s)
+        start = current - changed
+        if policy.kind == "Pods":
+            allowed.append(start + policy.value)
+        else:
+            allowed.append(math.ceil(start * (1 + policy.value / 100)))
+    return max(allowed) if rules.select == "Max" else min(allowed)
+
+
+def _down_limit(
+    rules: Rules, history: Sequence[tuple[float, int]], now: float, current: int
+) -> int:
+    allowed = []
+    for policy in rules.policies:
+        removed = -sum(delta for at, delta in history if now - at < policy.period_s)
+        start = current + removed
+        if policy.kind == "Pods":
+            allowed.append(start - policy.value)
+        else:
+            allowed.append(math.floor(start * (1 - policy.value / 100)))
+    # The most change (Max) is the fewest replicas.
+    return min(allowed) if rules.select == "Max" else max(allowed)
+
+
+@dataclass
+class Timeline:
+    """Per second: the demand, the replicas the HPA set, the ready ones, what they served."""
+
+    demand: list[float] = field(default_factory=list)
+    desired: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)
+
+    def summary(self, capacity_per_pod: float) -> dict[str, float]:
+        unmet = [d - s for d, s in zip(self.demand, self.served, strict=True)]
+        return {
+            "seconds": len(self.demand),
+            "peak_demand_per_s": max(self.demand),
+            "max_replicas": max(self.desired),
+            "seconds_short_of_capacity": sum(1 for u in unmet if u > 1e-9),
+            "unserved_share": sum(unmet) / max(sum(self.demand), 1e-9),
+            "worst_shortfall_per_s": max(unmet),
+            "pod_seconds": float(sum(self.ready)),
+            "mean_utilization": sum(self.served)
+            / max(sum(r * capacity_per_pod for r in self.ready), 1e-9),
+        }
+
+
+def simulate(
+    spec: HpaSpec,
+    demand: Sequence[float],
+    capacity_per_pod: float,
+    start_s: int,
+    initial_replicas: int | None = None,
+    sync_s: int = SYNC_S,
+) -> Timeline:
+    """Replays ``demand`` (requests/s, one value a second) through the HPA ``spec``; a pod
+    serves at most ``capacity_per_pod`` and becomes ready ``start_s`` after it is asked for."""
+    replicas = max(spec.min_replicas, initial_replicas or spec.min_replicas)
+    ready_at: list[float] = [-math.inf] * replicas  # one entry per pod, oldest first
+    served_per_pod: deque[float] = deque(maxlen=max(m.window_s for m in spec.metrics))
+    recommendations: deque[tuple[float, int]] = deque()
+    changes: deque[tuple[float, int]] = deque()
+    timeline = Timeline()
+    for second, wanted in enumerate(demand):
+        now = float(second)
+        ready = sum(1 for at in ready_at if at <= now)
+        served = min(wanted, ready * capacity_per_pod)
+        served_per_pod.append(served / ready / capacity_per_pod if ready else 0.0)
+        if second % sync_s == 0 and second > 0:
+            proposals = []
+            for metric in spec.metrics:
+                recent = list(served_per_pod)[-metric.window_s :]
+                observed = sum(recent) / len(recent) * metric.at_capacity
+                proposals.append(proposal(replicas, ready, observed, metric.target))
+            wanted_replicas = max(proposals)
+            recommendations.append((now, wanted_replicas))
+            keep = max(spec.scale_down.window_s, spec.scale_up.window_s)
+            while recommendations and now - recommendations[0][0] > keep:
+                recommendations.popleft()
+            target = _stabilized(spec, recommendations, now, replicas, wanted_replicas)
+            horizon = max(p.period_s for p in (*spec.scale_up.policies, *spec.scale_down.policies))
+            while changes and now - changes[0][0] >= horizon:
+                changes.popleft()
+            if target > replicas:
+                target = min(target, _limit(spec.scale_up, changes, now, replicas))
+            elif target < replicas:
+                target = max(target, _down_limit(spec.scale_down, changes, now, replicas))
+            target = min(max(target, spec.min_replicas), spec.max_replicas)
+            if target != replicas:
+                changes.append((now, target - replicas))
+                if target > replicas:
+                    ready_at.extend([now + start_s] * (target - replicas))
+                else:
+                    # The controller removes the newest pods first (unready ones included).
+                    ready_at = sorted(ready_at)[:target]
+                replicas = target
+        timeline.demand.append(float(wanted))
+        timeline.desired.append(replicas)
+        timeline.ready.append(ready)
+        timeline.served.append(served)
+    return timeline
+
+
+def _stabilized(
+    spec: HpaSpec,
+    recommendations: Sequence[tuple[float, int]],
+    now: float,
+    current: int,
+    wanted: int,
+) -> int:
+    """As the controller's ``stabilizeRecommendationWithBehaviors``: the replicas rise to the
+    smallest proposal of the scale-up window and fall to the largest of the scale-down
+    window, so they move only as far as every proposal in the window agrees."""
+    up = min([wanted, *(r for at, r in recommendations if now - at <= spec.scale_up.window_s)])
+    down = max([wanted, *(r for at, r in recommendations if now - at <= spec.scale_down.window_s)])
+    return min(max(current, up), down)
