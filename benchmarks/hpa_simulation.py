@@ -147,33 +147,23 @@ def _ceil(value: float) -> int:
     return math.ceil(round(value, 6))
 
 
-def _limit(rules: Rules, history: Sequence[tuple[float, int]], now: float, current: int) -> int:
-    """The farthest the policies let replicas move from ``current``, as a replica count, for
-    a scale-up (positive policies) given the changes made in each policy's period."""
-    allowed = []
-    for policy in rules.policies:
-        changed = sum(delta for at, delta in history if now - at < policy.period_s)
-        start = current - changed
-        if policy.kind == "Pods":
-            allowed.append(start + policy.value)
-        else:
-            allowed.append(math.ceil(start * (1 + policy.value / 100)))
-    return max(allowed) if rules.select == "Max" else min(allowed)
-
-
-def _down_limit(
-    rules: Rules, history: Sequence[tuple[float, int]], now: float, current: int
+def _limit(
+    rules: Rules, history: Sequence[tuple[float, int]], now: float, current: int, sign: int
 ) -> int:
+    """The farthest the policies let replicas move from ``current`` (``sign`` +1: up, -1:
+    down), as a replica count, given the changes made within each policy's period."""
     allowed = []
     for policy in rules.policies:
-        removed = -sum(delta for at, delta in history if now - at < policy.period_s)
-        start = current + removed
+        start = current - sum(delta for at, delta in history if now - at < policy.period_s)
         if policy.kind == "Pods":
-            allowed.append(start - policy.value)
+            allowed.append(start + sign * policy.value)
+        elif sign > 0:
+            allowed.append(math.ceil(start * (1 + policy.value / 100)))
         else:
             allowed.append(math.floor(start * (1 - policy.value / 100)))
-    # The most change (Max) is the fewest replicas.
-    return min(allowed) if rules.select == "Max" else max(allowed)
+    # Max: the policy that allows the most change (the most replicas up, the fewest down).
+    most = max if (rules.select == "Max") == (sign > 0) else min
+    return most(allowed)
 
 
 @dataclass
@@ -215,6 +205,8 @@ def simulate(
     served_per_pod: deque[float] = deque(maxlen=max(m.window_s for m in spec.metrics))
     recommendations: deque[tuple[float, int]] = deque()
     changes: deque[tuple[float, int]] = deque()
+    horizon = max(p.period_s for p in (*spec.scale_up.policies, *spec.scale_down.policies))
+    keep = max(spec.scale_down.window_s, spec.scale_up.window_s)
     timeline = Timeline()
     for second, wanted in enumerate(demand):
         now = float(second)
@@ -229,17 +221,15 @@ def simulate(
                 proposals.append(proposal(replicas, ready, observed, metric.target))
             wanted_replicas = max(proposals)
             recommendations.append((now, wanted_replicas))
-            keep = max(spec.scale_down.window_s, spec.scale_up.window_s)
             while recommendations and now - recommendations[0][0] > keep:
                 recommendations.popleft()
             target = _stabilized(spec, recommendations, now, replicas, wanted_replicas)
-            horizon = max(p.period_s for p in (*spec.scale_up.policies, *spec.scale_down.policies))
             while changes and now - changes[0][0] >= horizon:
                 changes.popleft()
             if target > replicas:
-                target = min(target, _limit(spec.scale_up, changes, now, replicas))
+                target = min(target, _limit(spec.scale_up, changes, now, replicas, +1))
             elif target < replicas:
-                target = max(target, _down_limit(spec.scale_down, changes, now, replicas))
+                target = max(target, _limit(spec.scale_down, changes, now, replicas, -1))
             target = min(max(target, spec.min_replicas), spec.max_replicas)
             if target != replicas:
                 changes.append((now, target - replicas))

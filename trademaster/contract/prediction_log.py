@@ -103,8 +103,9 @@ def create_schema(engine: sa.Engine) -> None:
     nullable, so ``ALTER TABLE ... ADD COLUMN`` (on SQLite and PostgreSQL alike) keeps
     every logged row, which reads back with nulls there."""
     metadata.create_all(engine, checkfirst=True)
+    present = _present_columns(engine)
     for column in predictions.columns:
-        if column.name not in _present_columns(engine):
+        if column.name not in present:
             _add_column(engine, column)
 
 
@@ -135,13 +136,16 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
 
+def _json_or_null(value: Any) -> str | None:
+    """A nullable JSON column: SQL NULL for None (not the JSON text "null")."""
+    return None if value is None else _json(value)
+
+
 def encode_record(record: Mapping[str, Any], sqlite: bool = False) -> tuple[Any, ...]:
     """A record as a row of ``RECORD_FIELDS``' values: the JSON columns encoded (numpy
     values and datetimes included), ``logged_at`` in UTC, as text for SQLite (the format
     SQLAlchemy's SQLite ``DateTime`` stores and parses, so reads and range filters agree)."""
     logged_at = _utc(record["logged_at"])
-    interval = record.get("interval")
-    probabilities = record.get("probabilities")
     return (
         record["request_id"],
         logged_at.isoformat(" ", "microseconds")[:26] if sqlite else logged_at,
@@ -155,8 +159,8 @@ def encode_record(record: Mapping[str, Any], sqlite: bool = False) -> tuple[Any,
         _json(list(record.get("stale_views") or ())),
         _json(record.get("prediction")),
         record.get("confidence"),
-        None if interval is None else _json(interval),
-        None if probabilities is None else _json(probabilities),
+        _json_or_null(record.get("interval")),
+        _json_or_null(record.get("probabilities")),
         bool(record["cache_hit"]),
     )
 
