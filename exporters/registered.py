@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 from trademaster import registry
 from trademaster.contract.deployment_status import ModelDeployment, record_status
+from trademaster.contract.served_versions import publish_served
 from trademaster.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 ExportVersion = Callable[[PipelineSettings, registry.RegisteredVersion], dict[str, Any]]
 
 ARTIFACTS = ("model.onnx", "model.pt", "model.py")
+_VERSIONS_SERVED = re.compile(r"num_versions:\s*(\d+)")
+_ENSEMBLE_STEP = re.compile(r'model_name:\s*"([^"]+)"')
 
 
 def is_exported(repository: Path, name: str, version: int) -> bool:
@@ -36,6 +40,34 @@ def is_exported(repository: Path, name: str, version: int) -> bool:
     if 'platform: "ensemble"' in config.read_text():
         return True
     return any((version_dir / artifact).is_file() for artifact in ARTIFACTS)
+
+
+def versions_served(repository: Path, model_name: str) -> int:
+    """How many versions the model's Triton config keeps loaded (``latest { num_versions }``)."""
+    config = repository / model_name / "config.pbtxt"
+    match = _VERSIONS_SERVED.search(config.read_text()) if config.is_file() else None
+    return int(match.group(1)) if match else 1
+
+
+def served_versions_of(repository: Path, name: str) -> dict[str, list[int]]:
+    """What serving ``name`` means for the manifest: its newest ``versions_served`` exported
+    versions, and an ensemble's steps with theirs (Triton loads them as models of their own)."""
+    versions = exported_versions(repository, name)[-versions_served(repository, name) :]
+    served = {name: versions}
+    config = repository / name / "config.pbtxt"
+    if config.is_file() and 'platform: "ensemble"' in config.read_text():
+        for step in sorted(set(_ENSEMBLE_STEP.findall(config.read_text()))):
+            served.update(served_versions_of(repository, step))
+    return served
+
+
+def publish_served_versions(repository: Path, name: str) -> dict[str, list[int]]:
+    """Writes ``served_versions_of`` into the serving manifest, which the agent beside every
+    Triton replica converges on (trademaster/serving); returns what it wrote."""
+    served = served_versions_of(repository, name)
+    if publish_served(repository, served):
+        log.info("serving manifest: %s", served)
+    return served
 
 
 def exported_versions(repository: Path, name: str) -> list[int]:

@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from trademaster.settings import PROJECT_ROOT
 
 FORBIDDEN = (
@@ -25,7 +27,11 @@ FORBIDDEN = (
     "sklearn",
     "trademaster.training",
     "exporters",
+    # tritonclient.http needs it; the image has tritonclient's gRPC client only.
+    "geventhttpclient",
 )
+# What runs from the gateway image: the gateway, and the serving agent sidecar of Triton pods.
+ENTRY_POINTS = ("gateway.app", "trademaster.serving.__main__")
 
 # Imports gateway.app with the forbidden modules unimportable and prints, as JSON, the loaded
 # modules and, for each forbidden module asked for, the chain of imports (file:line, source)
@@ -56,16 +62,17 @@ class Recorder(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Recorder())
-import gateway.app  # noqa: E402
+importlib.import_module({module!r})
 
 loaded = sorted(name for name, module in sys.modules.items() if module is not None)
 print(json.dumps({{"loaded": loaded, "chains": chains}}))
 """
 
 
-def test_importing_the_gateway_loads_none_of_the_training_stack() -> None:
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_importing_the_gateway_loads_none_of_the_training_stack(module: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(forbidden=FORBIDDEN)],
+        [sys.executable, "-c", PROBE.format(forbidden=FORBIDDEN, module=module)],
         cwd=PROJECT_ROOT,
         env={**os.environ, "FEAST_USAGE": "False"},
         capture_output=True,
@@ -73,11 +80,11 @@ def test_importing_the_gateway_loads_none_of_the_training_stack() -> None:
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, f"import gateway.app failed:\n{result.stderr}"
+    assert result.returncode == 0, f"import {module} failed:\n{result.stderr}"
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     loaded: list[str] = probe["loaded"]
     packages = {name.split(".")[0] for name in loaded}
-    print(f"gateway.app import closure: {len(loaded)} modules, {len(packages)} top-level packages")
+    print(f"{module} import closure: {len(loaded)} modules, {len(packages)} top-level packages")
 
     offending = {
         root: [name for name in loaded if name == root or name.startswith(root + ".")]
@@ -91,7 +98,7 @@ def test_importing_the_gateway_loads_none_of_the_training_stack() -> None:
         )
         for root, names in offending.items()
     )
-    assert not offending, f"import gateway.app loads the training stack:\n{report}"
+    assert not offending, f"import {module} loads the training stack:\n{report}"
     project = (f"{PROJECT_ROOT}/{package}/" for package in ("gateway", "trademaster", "exporters"))
     prefixes = tuple(project)
     asked = {
@@ -100,4 +107,4 @@ def test_importing_the_gateway_loads_none_of_the_training_stack() -> None:
         # The innermost frame is the import statement that asked.
         if chain and chain[-1].startswith(prefixes)
     }
-    assert not asked, f"the gateway's own code asks for the training stack: {asked}"
+    assert not asked, f"{module}'s own code asks for the training stack: {asked}"

@@ -15,7 +15,7 @@ from trademaster.settings import PROJECT_ROOT
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("trademaster.settings", "trademaster.contract"),
-    ("trademaster.launchers",),
+    ("trademaster.launchers", "trademaster.serving"),
     ("trademaster.warehouse",),
     ("trademaster.features",),
     ("trademaster.registry",),

@@ -10,15 +10,12 @@ other's entries and a reader never sees half a file.
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trademaster.contract.atomic_file import replacing
+from trademaster.contract.atomic_file import locked, read_json, replacing
 
 STATUS_FILE = "deployment_status.json"
 
@@ -46,12 +43,9 @@ def status_path(repository: Path) -> Path:
 def read_statuses(path: Path) -> dict[str, ModelDeployment]:
     """Every model's entry; empty if the file does not exist yet. A corrupt file is an error
     naming it (it is only ever replaced whole, so corruption means someone edited it)."""
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
+    raw = read_json(path)
+    if raw is None:
         return {}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     try:
         return {name: ModelDeployment(**entry) for name, entry in raw["models"].items()}
     except (KeyError, TypeError) as exc:
@@ -64,7 +58,7 @@ def record_status(repository: Path, status: ModelDeployment) -> None:
     status last changed, and a rerun that changes nothing writes nothing."""
     repository.mkdir(parents=True, exist_ok=True)
     path = status_path(repository)
-    with _locked(repository):
+    with locked(repository / f".{STATUS_FILE}.lock"):
         statuses = read_statuses(path)
         current = statuses.get(status.model_name)
         if current is not None and replace(current, updated_at=status.updated_at) == status:
@@ -73,13 +67,3 @@ def record_status(repository: Path, status: ModelDeployment) -> None:
         body = {"models": {name: asdict(entry) for name, entry in sorted(statuses.items())}}
         with replacing(path) as temporary:
             temporary.write_text(json.dumps(body, indent=2) + "\n")
-
-
-@contextmanager
-def _locked(repository: Path) -> Iterator[None]:
-    with (repository / f".{STATUS_FILE}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -97,6 +97,7 @@ def export_and_deploy(
         entry_restored_on_failure,
         export_champion,
         exported_versions,
+        publish_served_versions,
     )
     from trademaster import registry
     from trademaster.pipeline.catalog import definition
@@ -114,8 +115,12 @@ def export_and_deploy(
             )
             if settings.triton_url and not report.get("skipped"):
                 report.update(go_live(settings, model.name, served[-1] if served else None, report))
+            elif not report.get("skipped"):
+                publish_served_versions(settings.model_repository, model.name)
     except Exception as exc:
         log.error("%s: publishing failed: %s", model.name, exc)
+        # The entry is as it was again: so is what the manifest serves of it.
+        publish_served_versions(settings.model_repository, model.name)
         if promoted_now:
             log.error("%s: the previous champion stays", model.name)
             registry.set_champion(settings, model.name, decision["previous_champion_version"])
@@ -135,10 +140,13 @@ def go_live(
 ) -> dict[str, Any]:
     """Loads the exported champion into Triton: as a canary beside the ``previous`` served
     version when the gateway runs and the model serves two versions, else directly."""
+    from exporters.registered import publish_served_versions
     from trademaster.launchers.deploy import load_into_triton
     from trademaster.rollout import canary
 
     def load() -> None:
+        # The manifest for every replica's agent; the direct load for this Triton at once.
+        publish_served_versions(settings.model_repository, model_name)
         load_into_triton(settings.triton_url, model_name)
 
     new = report.get("version")

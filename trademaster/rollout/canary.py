@@ -20,7 +20,6 @@ Triton's set of versions changes, and unpinned only once the gateway has seen th
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exporters.registered import publish_served_versions, versions_served
 from trademaster import registry
 from trademaster.contract.deployment_status import ModelDeployment, record_status
 from trademaster.rollout.analysis import CanaryThresholds, Verdict, gather, judge
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 CANARY_ALIAS = "canary"
 POLL_S = 5.0
-_VERSIONS_SERVED = re.compile(r"num_versions:\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -54,13 +53,6 @@ class CanaryPlan:
             "previous_version": self.previous_version,
             "canary_version": self.canary_version,
         }
-
-
-def versions_served(repository: Path, model_name: str) -> int:
-    """How many versions the model's Triton config keeps loaded (``latest { num_versions }``)."""
-    config = repository / model_name / "config.pbtxt"
-    match = _VERSIONS_SERVED.search(config.read_text()) if config.is_file() else None
-    return int(match.group(1)) if match else 1
 
 
 def why_no_canary(settings: PipelineSettings, model_name: str, previous: int | None) -> str:
@@ -204,5 +196,6 @@ def retire_version(settings: PipelineSettings, name: str, version: int) -> Path:
 def _reload(settings: PipelineSettings, name: str) -> None:
     from trademaster.launchers.deploy import load_into_triton
 
+    publish_served_versions(settings.model_repository, name)
     if settings.triton_url:
         load_into_triton(settings.triton_url, name)

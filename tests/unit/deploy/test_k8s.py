@@ -24,6 +24,7 @@ from gateway.process_metrics import EXPORTER_PORT
 from gateway.settings import GatewaySettings
 from trademaster.launchers.tools import MissingToolError, kubectl
 from trademaster.pipeline.plan import MODELS
+from trademaster.serving.__main__ import AGENT_PORT, AgentSettings
 from trademaster.settings import PROJECT_ROOT, PipelineSettings
 
 K8S = PROJECT_ROOT / "k8s"
@@ -539,6 +540,7 @@ def test_prometheus_dns_targets_are_headless_services(docs: tuple[Doc, ...]) -> 
         ("gateway", 8080, "gateway"),
         ("triton", 8002, "triton"),
         ("triton-process", 9256, "triton"),
+        ("serving-agent", AGENT_PORT, "triton"),
     ):
         (sd,) = jobs[job_name]["dns_sd_configs"]
         (name,) = sd["names"]
@@ -567,6 +569,26 @@ def test_triton_process_exporter_sees_tritonserver(docs: tuple[Doc, ...]) -> Non
     assert exporter["command"][-2:] == ["--command", containers["triton"]["command"][0]]
     assert {port["containerPort"] for port in exporter["ports"]} == {EXPORTER_PORT}
     assert exporter["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_serving_agent_gates_the_triton_pods_readiness(docs: tuple[Doc, ...]) -> None:
+    pod = _pod_spec(_one(docs, "Deployment", "triton"))
+    containers = {container["name"]: container for container in pod["containers"]}
+    agent = containers["serving-agent"]
+    assert agent["command"] == ["python", "-m", "trademaster.serving"]
+    env = {item["name"]: item["value"] for item in agent["env"]}
+    settings = AgentSettings.model_validate(
+        {name.removeprefix("SERVING_AGENT_").lower(): value for name, value in env.items()}
+    )
+    assert settings.triton_grpc_address.endswith(":8001")
+    triton_mounts = {m["name"]: m["mountPath"] for m in containers["triton"]["volumeMounts"]}
+    agent_mounts = {m["name"]: m for m in agent["volumeMounts"]}
+    assert agent_mounts["models"]["mountPath"] == triton_mounts["models"]
+    assert str(settings.model_repository) == triton_mounts["models"]
+    assert agent_mounts["models"]["readOnly"] is True
+    assert {port["containerPort"] for port in agent["ports"]} == {settings.port}
+    assert agent["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert agent["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 # --- pipeline (Airflow task pods) ------------------------------------------------------------

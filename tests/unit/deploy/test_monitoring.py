@@ -30,6 +30,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 import gateway.metrics
 from trademaster.monitoring.metrics import batch_registry
+from trademaster.serving.agent import AgentMetrics
 from trademaster.settings import PROJECT_ROOT
 
 MONITORING = PROJECT_ROOT / "monitoring"
@@ -106,6 +107,12 @@ def batch_metric_names() -> frozenset[str]:
 
 
 @cache
+def serving_agent_metric_names() -> frozenset[str]:
+    """Every series name the serving agent (trademaster/serving) exposes."""
+    return _series_names(vars(AgentMetrics()).values())
+
+
+@cache
 def process_metric_names() -> frozenset[str]:
     """``process_*`` of prometheus_client's process collector, which the gateway's default
     registry carries (gateway/process_metrics.py exports the same names per worker)."""
@@ -131,6 +138,7 @@ def known_metric_names() -> frozenset[str]:
         gateway_metric_names()
         | batch_metric_names()
         | process_metric_names()
+        | serving_agent_metric_names()
         | TRITON_METRICS
         | PROMETHEUS_METRICS
         | recorded_names()

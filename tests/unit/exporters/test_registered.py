@@ -64,3 +64,34 @@ def test_a_new_entry_is_removed_again_and_a_successful_block_is_kept(tmp_path: P
         _published(repository, tmp_path, 1, "weights v1")
     assert (repository / "m" / "1" / "model.onnx").read_text() == "weights v1"
     assert sorted(path.name for path in repository.iterdir()) == ["m"]
+
+
+def test_served_versions_are_the_newest_the_config_keeps_with_ensemble_steps(
+    tmp_path: Path,
+) -> None:
+    from exporters.registered import publish_served_versions
+    from trademaster.contract.served_versions import read_manifest
+
+    def model(name: str, versions: list[int], config: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.pbtxt").write_text(config)
+        for version in versions:
+            (tmp_path / name / str(version)).mkdir()
+            (tmp_path / name / str(version) / "model.py").write_text("")
+
+    model("risk", [1, 2, 3], "version_policy: { latest: { num_versions: 2 } }\n")
+    model("step", [4, 7], "version_policy: { latest: { num_versions: 1 } }\n")
+    model(
+        "ensemble",
+        [7],
+        'platform: "ensemble"\nensemble_scheduling { step [ { model_name: "step" } ] }\n',
+    )
+    assert publish_served_versions(tmp_path, "risk") == {"risk": [2, 3]}
+    assert publish_served_versions(tmp_path, "ensemble") == {"ensemble": [7], "step": [7]}
+    assert read_manifest(tmp_path) == {"risk": (2, 3), "ensemble": (7,), "step": (7,)}
+    # A version rolled back (its folder moved out) leaves the manifest when republished.
+    import shutil
+
+    shutil.rmtree(tmp_path / "risk" / "3")
+    publish_served_versions(tmp_path, "risk")
+    assert read_manifest(tmp_path)["risk"] == (1, 2)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trademaster.rollout.canary import versions_served, why_no_canary
+from exporters.registered import versions_served
+from trademaster.rollout.canary import why_no_canary
 from trademaster.settings import PipelineSettings
 
 MODEL = "risk-assessment-model"
