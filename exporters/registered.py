@@ -37,28 +37,39 @@ def is_exported(repository: Path, name: str, version: int) -> bool:
     version_dir = repository / name / str(version)
     if not config.is_file() or not version_dir.is_dir():
         return False
-    if 'platform: "ensemble"' in config.read_text():
+    if _is_ensemble(config.read_text()):
         return True
     return any((version_dir / artifact).is_file() for artifact in ARTIFACTS)
 
 
 def versions_served(repository: Path, model_name: str) -> int:
     """How many versions the model's Triton config keeps loaded (``latest { num_versions }``)."""
-    config = repository / model_name / "config.pbtxt"
-    match = _VERSIONS_SERVED.search(config.read_text()) if config.is_file() else None
-    return int(match.group(1)) if match else 1
+    return _versions_served(_config_text(repository, model_name))
 
 
 def served_versions_of(repository: Path, name: str) -> dict[str, list[int]]:
     """What serving ``name`` means for the manifest: its newest ``versions_served`` exported
     versions, and an ensemble's steps with theirs (Triton loads them as models of their own)."""
-    versions = exported_versions(repository, name)[-versions_served(repository, name) :]
-    served = {name: versions}
-    config = repository / name / "config.pbtxt"
-    if config.is_file() and 'platform: "ensemble"' in config.read_text():
-        for step in sorted(set(_ENSEMBLE_STEP.findall(config.read_text()))):
+    config = _config_text(repository, name)
+    served = {name: exported_versions(repository, name)[-_versions_served(config) :]}
+    if _is_ensemble(config):
+        for step in sorted(set(_ENSEMBLE_STEP.findall(config))):
             served.update(served_versions_of(repository, step))
     return served
+
+
+def _config_text(repository: Path, name: str) -> str:
+    config = repository / name / "config.pbtxt"
+    return config.read_text() if config.is_file() else ""
+
+
+def _versions_served(config: str) -> int:
+    match = _VERSIONS_SERVED.search(config)
+    return int(match.group(1)) if match else 1
+
+
+def _is_ensemble(config: str) -> bool:
+    return 'platform: "ensemble"' in config
 
 
 def publish_served_versions(repository: Path, name: str) -> dict[str, list[int]]:

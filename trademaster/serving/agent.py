@@ -96,10 +96,10 @@ class ServingAgent:
         # What was loaded, per model (config digest + versions): a change loads again.
         self._applied: dict[str, _Served] = {}
         self._problems: dict[str, str] = {}
+        # Consecutive failed probe passes, and the last probe's error (None: it answered); a
+        # version not in ``_last_probe`` was not probed yet, and ready needs every one probed.
         self._failures: dict[tuple[str, int], int] = {}
-        self._probe_errors: dict[tuple[str, int], str] = {}
-        # Versions whose last probe answered: ready needs every served version in here.
-        self._answered: set[tuple[str, int]] = set()
+        self._last_probe: dict[tuple[str, int], str | None] = {}
         self._reachable = False
         self._reconciled_once = False
 
@@ -124,6 +124,7 @@ class ServingAgent:
             except ModelConfigError as exc:
                 problems[name] = str(exc)
         # Steps first: an ensemble's load needs them ready.
+        changed = False
         for name in sorted(definitions, key=lambda n: (definitions[n].is_ensemble, n)):
             definition, versions = definitions[name], desired[name]
             applied = self._applied.get(name)
@@ -140,9 +141,11 @@ class ServingAgent:
             )
             if current and serving_them:
                 continue
+            changed = True
             if error := self._load(name, definition, versions, "converging"):
                 problems[name] = error
         for name in sorted(set(ready) - set(desired)):
+            changed = True
             try:
                 log.info("unloading %s (not in the manifest)", name)
                 self.control.unload(name)
@@ -150,10 +153,11 @@ class ServingAgent:
             except Exception as exc:  # retried next pass
                 self.metrics.load_failures.labels(name).inc()
                 problems[name] = f"unload failed: {exc}"
-        try:
-            ready = self.control.ready_versions()
-        except Exception as exc:
-            return self._record(desired, {"triton": f"not reachable: {exc}"}, reachable=False)
+        if changed:  # what Triton serves now, after the loads and unloads
+            try:
+                ready = self.control.ready_versions()
+            except Exception as exc:
+                return self._record(desired, {"triton": f"not reachable: {exc}"}, reachable=False)
         for name, versions in desired.items():
             if name not in problems and ready.get(name, set()) != set(versions):
                 problems[name] = (
@@ -196,9 +200,9 @@ class ServingAgent:
         with self._lock:
             wanted = {(n, v) for n, versions in self._desired.items() for v in versions}
             for key in set(self._failures) - wanted:
-                self._failures.pop(key, None)
-                self._probe_errors.pop(key, None)
-            self._answered &= wanted
+                self._failures.pop(key)
+            for key in set(self._last_probe) - wanted:
+                self._last_probe.pop(key)
         for metric in self.metrics.healthy.collect():
             for sample in metric.samples:
                 key = (sample.labels["model_name"], int(sample.labels["model_version"]))
@@ -256,14 +260,11 @@ class ServingAgent:
     def _set_health(self, name: str, version: int, error: str | None) -> None:
         key = (name, version)
         with self._lock:
+            self._last_probe[key] = error
             if error is None:
                 self._failures.pop(key, None)
-                self._probe_errors.pop(key, None)
-                self._answered.add(key)
             else:
-                self._answered.discard(key)
                 self._failures[key] = self._failures.get(key, 0) + 1
-                self._probe_errors[key] = error
         self.metrics.healthy.labels(name, str(version)).set(0 if error else 1)
 
     def _due_for_healing(self, name: str, versions: list[int]) -> bool:
@@ -283,9 +284,9 @@ class ServingAgent:
                     "versions": list(versions),
                     "ready_versions": sorted(self._ready.get(name, ())),
                     "failing_versions": {
-                        str(v): self._probe_errors[(name, v)]
+                        str(v): error
                         for v in versions
-                        if (name, v) in self._probe_errors
+                        if (error := self._last_probe.get((name, v))) is not None
                     },
                     **({"problem": self._problems[name]} if name in self._problems else {}),
                 }
@@ -298,7 +299,9 @@ class ServingAgent:
                 if not (served := self._applied.get(name)) or not served.definition.is_ensemble
                 for v in versions
             }
-            healthy = probed <= self._answered
+            healthy = all(
+                key in self._last_probe and self._last_probe[key] is None for key in probed
+            )
             converged = self._reconciled_once and self._reachable and not self._problems
         return {
             "ready": converged and healthy,
