@@ -11,14 +11,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from trademaster import registry
 from trademaster.contract.deployment_status import ModelDeployment, record_status
-from trademaster.contract.served_versions import publish_served
+from trademaster.contract.served_versions import publish_served, read_manifest
 from trademaster.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,14 @@ def exported_versions(repository: Path, name: str) -> list[int]:
 
 @contextmanager
 def entry_restored_on_failure(repository: Path, name: str) -> Iterator[None]:
-    """``repository/<name>`` exactly as it was (or absent again) if the block raises: a
-    publication that fails after writing (e.g. Triton refuses the new version) leaves no
-    trace. The snapshot is hard links, no copy: the exporters only ever replace files by
-    rename, so a linked file keeps the old content."""
+    """``repository/<name>`` exactly as it was (or absent again) if the block raises, and the
+    serving manifest's entries for it (and its ensemble steps) as they were: a publication
+    that fails after writing (e.g. Triton refuses the new version) leaves no trace. The
+    snapshot is hard links, no copy: the exporters only ever replace files by rename, so a
+    linked file keeps the old content."""
     entry = repository / name
     repository.mkdir(parents=True, exist_ok=True)
+    served_before = _manifest_entries(repository, served_versions_of(repository, name))
     scratch = Path(tempfile.mkdtemp(dir=repository, prefix=f".{name}.rollback-"))
     backup = scratch / "before"
     try:
@@ -105,14 +107,24 @@ def entry_restored_on_failure(repository: Path, name: str) -> Iterator[None]:
         try:
             yield
         except BaseException:
+            # Names the failed attempt may have published too (a new ensemble step).
+            touched = served_versions_of(repository, name).keys() | served_before.keys()
             if entry.exists():
                 os.replace(entry, scratch / "failed")
             if backup.exists():
                 os.replace(backup, entry)
+            if _manifest_entries(repository, touched) != served_before:
+                publish_served(repository, {step: served_before.get(step, ()) for step in touched})
             log.warning("%s: the model repository entry is back to what it was", name)
             raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _manifest_entries(repository: Path, names: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """What the serving manifest lists now for each of ``names`` (absent: not served)."""
+    manifest = read_manifest(repository)
+    return {name: manifest[name] for name in names if name in manifest}
 
 
 def export_champion(

@@ -119,8 +119,6 @@ def export_and_deploy(
                 publish_served_versions(settings.model_repository, model.name)
     except Exception as exc:
         log.error("%s: publishing failed: %s", model.name, exc)
-        # The entry is as it was again: so is what the manifest serves of it.
-        publish_served_versions(settings.model_repository, model.name)
         if promoted_now:
             log.error("%s: the previous champion stays", model.name)
             registry.set_champion(settings, model.name, decision["previous_champion_version"])

@@ -95,3 +95,38 @@ def test_served_versions_are_the_newest_the_config_keeps_with_ensemble_steps(
     shutil.rmtree(tmp_path / "risk" / "3")
     publish_served_versions(tmp_path, "risk")
     assert read_manifest(tmp_path)["risk"] == (1, 2)
+
+
+def test_a_failing_block_puts_the_manifest_entry_back_and_keeps_other_models_changes(
+    tmp_path: Path,
+) -> None:
+    from exporters.registered import publish_served_versions
+    from trademaster.contract.served_versions import publish_served, read_manifest
+
+    repository = tmp_path / "repository"
+    _published(repository, tmp_path, 1, "weights v1")
+    publish_served(repository, {"m": [1], "other": [4]})
+
+    with pytest.raises(PublicationFailed, match="Triton refused"):
+        with entry_restored_on_failure(repository, "m"):
+            _published(repository, tmp_path, 2, "weights v2")
+            assert publish_served_versions(repository, "m") == {"m": [2]}
+            publish_served(repository, {"other": [5]})  # another model's task, meanwhile
+            raise PublicationFailed("Triton refused")
+
+    assert read_manifest(repository) == {"m": (1,), "other": (5,)}
+
+
+def test_a_manifest_entry_without_a_repository_entry_stays_listed_after_a_failure(
+    tmp_path: Path,
+) -> None:
+    """A replica's repository may lack a model its manifest lists (being copied); a failed
+    export of that model changes neither."""
+    from trademaster.contract.served_versions import manifest_path, publish_served
+
+    repository = tmp_path / "repository"
+    publish_served(repository, {"m": [3]})
+    before = manifest_path(repository).read_bytes()
+    with pytest.raises(PublicationFailed, match="parity"):
+        _publish_then_fail(repository, tmp_path, [(4, "weights v4")], "parity")
+    assert manifest_path(repository).read_bytes() == before
