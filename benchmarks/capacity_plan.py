@@ -43,7 +43,7 @@ TARGET_UTILIZATION = 0.70  # the HPA's CPU target: the share of a pod's capacity
 TRITON_MIN_REPLICAS = 3  # the story's floor for model serving
 # What the HPA sees: CPU through the metrics server (about 30 s), predictions/s through
 # prometheus-adapter's rate over 2 minutes.
-METRIC_WINDOWS_S = {"cpu": 30, "ml_prediction_requests_per_second": 120}
+METRIC_WINDOWS_S = {"cpu": 30, "gateway_predictions_per_second": 120}
 # Assumed, not measured here (no cluster): scheduling on a node with the image cached plus
 # the gateway's start-up until its readiness probe passes. Its imports alone (Feast, torch)
 # took 15 s on this 2-core machine (`python -c "import gateway.app"`). Measure the whole in
@@ -121,7 +121,7 @@ PLATEAU_END_S = 300 + 300 + 1200 - 1
 def spec_for(manifest: dict[str, Any], per_pod: float) -> HpaSpec:
     return hpa_spec(
         manifest,
-        capacity={"cpu": 100.0, "ml_prediction_requests_per_second": per_pod},
+        capacity={"cpu": 100.0, "gateway_predictions_per_second": per_pod},
         windows_s=METRIC_WINDOWS_S,
     )
 

@@ -107,11 +107,13 @@ def hpa_spec(
         if entry["type"] == "Resource":
             name, target = entry["resource"]["name"], entry["resource"]["target"]
             value = float(target["averageUtilization"])
-        elif entry["type"] == "Pods":
-            name, target = entry["pods"]["metric"]["name"], entry["pods"]["target"]
-            value = float(str(target["averageValue"]))
+        elif entry["type"] in ("Pods", "External") and _averaged(entry):
+            # An External AverageValue proposes ceil(total / target): what a Pods metric
+            # proposes when pods not ready count as idle (only ready pods serve).
+            source = entry[entry["type"].lower()]
+            name, value = source["metric"]["name"], float(str(source["target"]["averageValue"]))
         else:
-            raise ValueError(f"metric type {entry['type']!r} is not simulated")
+            raise ValueError(f"metric {entry!r} is not simulated (only average targets are)")
         if name not in capacity or name not in windows_s:
             raise ValueError(f"no capacity or window given for the HPA's metric {name!r}")
         metrics.append(Metric(name, value, float(capacity[name]), int(windows_s[name])))
@@ -123,6 +125,11 @@ def hpa_spec(
         _rules(behavior.get("scaleUp"), 0, DEFAULT_SCALE_UP),
         _rules(behavior.get("scaleDown"), DEFAULT_SCALE_DOWN_WINDOW_S, DEFAULT_SCALE_DOWN),
     )
+
+
+def _averaged(entry: Mapping[str, Any]) -> bool:
+    source = entry[str(entry["type"]).lower()]
+    return bool(source["target"].get("type", "AverageValue") == "AverageValue")
 
 
 def proposal(current: int, ready: int, observed: float, target: float) -> int:

@@ -23,9 +23,11 @@ RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
     && rm /tmp/serving.lock \
     && python3 -c "import numpy; assert numpy.__version__.startswith('1.'), numpy.__version__"
 
-# The Deployment runs as uid/gid 1000 (runAsNonRoot); give that uid a name if the image has none.
-RUN getent passwd 1000 >/dev/null \
-    || useradd --uid 1000 --user-group --create-home --shell /usr/sbin/nologin triton-server
-USER 1000
+# The Deployment runs as uid/gid 10001 (runAsNonRoot, no uid a host account could share), like
+# the project's other images; HOME is /tmp, the only writable path besides the volumes.
+RUN groupadd --gid 10001 trademaster \
+    && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
+      --shell /usr/sbin/nologin trademaster
+USER 10001
 EXPOSE 8000 8001 8002
 CMD ["tritonserver", "--model-repository=/models", "--model-config-name=gpu"]

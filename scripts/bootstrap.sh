@@ -73,19 +73,26 @@ dev_venv() {
   echo "$stamp" > .venv/.bootstrap-stamp
 }
 
-serving_venv() {
-  local stamp
-  stamp=$(stamp_of requirements/serving.lock)
-  if is_current .venv-serving/.bootstrap-stamp "$stamp"; then
-    say "serving virtualenv .venv-serving: up to date"
+# A virtualenv of its own, installed from a lock: locked_venv DIR LOCK WHAT.
+locked_venv() {
+  local dir=$1 lock=$2 what=$3 stamp
+  stamp=$(stamp_of "$lock")
+  if is_current "$dir/.bootstrap-stamp" "$stamp"; then
+    say "$what virtualenv $dir: up to date"
     return
   fi
-  say "serving virtualenv .venv-serving (numpy<2 for Triton's python backend): installing"
-  [ -x .venv-serving/bin/python ] || quiet "$PYTHON" -m venv .venv-serving || fail "venv"
-  quiet .venv-serving/bin/pip install -r requirements/serving.lock ||
-    fail "pip install requirements/serving.lock"
-  echo "$stamp" > .venv-serving/.bootstrap-stamp
+  say "$what virtualenv $dir: installing $lock"
+  [ -x "$dir/bin/python" ] || quiet "$PYTHON" -m venv "$dir" || fail "python -m venv $dir"
+  quiet "$dir/bin/pip" install -r "$lock" || fail "pip install $lock"
+  echo "$stamp" > "$dir/.bootstrap-stamp"
 }
+
+# numpy<2 for Triton's python backend.
+serving_venv() { locked_venv .venv-serving requirements/serving.lock serving; }
+
+# The Kubernetes manifest scanner of the tests (the rendered k8s/ overlays): its pins conflict
+# with requirements/dev.lock.
+checkov_venv() { locked_venv .venv-checkov requirements/checkov.lock checkov; }
 
 triton_tools() {
   local stamp
@@ -123,4 +130,5 @@ dev_venv
 serving_venv
 triton_tools
 kubectl_tool
+checkov_venv
 say "ready"

@@ -64,7 +64,7 @@ def test_the_production_hpa_is_replayed_with_both_metrics() -> None:
     assert (spec.min_replicas, spec.max_replicas) == (3, 20)
     assert {m.name: m.target for m in spec.metrics} == {
         "cpu": 70,
-        "ml_prediction_requests_per_second": 400,
+        "gateway_predictions_per_second": 400,
     }
 
 

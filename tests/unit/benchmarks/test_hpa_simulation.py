@@ -120,3 +120,21 @@ def test_the_gateways_manifest_is_read_as_written() -> None:
     assert spec.scale_down == Rules(300, (Policy("Percent", 50, 60),), "Max")
     with pytest.raises(ValueError, match="no capacity or window"):
         hpa_spec(manifest, capacity={}, windows_s={})
+
+
+def test_an_external_average_is_replayed_per_pod_and_a_value_target_is_refused() -> None:
+    """The production gateway's predictions/s is an External AverageValue (total / replicas);
+    Triton's queue time is an External Value, which this per-pod replay cannot model."""
+    gateway = yaml.safe_load(
+        (PROJECT_ROOT / "k8s/overlays/production/gateway-hpa.yaml").read_text()
+    )
+    gateway["spec"]["maxReplicas"] = 20
+    spec = hpa_spec(
+        gateway,
+        capacity={"cpu": 100, "gateway_predictions_per_second": 600},
+        windows_s={"cpu": 30, "gateway_predictions_per_second": 120},
+    )
+    assert Metric("gateway_predictions_per_second", 400, 600, 120) in spec.metrics
+    triton = yaml.safe_load((PROJECT_ROOT / "k8s/base/triton/hpa.yaml").read_text())
+    with pytest.raises(ValueError, match="only average targets"):
+        hpa_spec(triton, capacity={}, windows_s={})

@@ -138,8 +138,21 @@ def _walk(node: Any) -> Iterator[Doc]:
 
 
 def _airflow_values() -> Doc:
-    values: Doc = yaml.safe_load((K8S / "airflow" / "values.yaml").read_text())
+    return _helm_values("airflow")
+
+
+def _adapter_values() -> Doc:
+    return _helm_values("prometheus-adapter")
+
+
+def _helm_values(chart: str) -> Doc:
+    """The values a Helm-installed component of k8s/ is installed with (not kustomize)."""
+    values: Doc = yaml.safe_load((K8S / chart / "values.yaml").read_text())
     return values
+
+
+def _adapter_pod_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": _adapter_values()["nameOverride"]}
 
 
 # --- rendering and schemas -------------------------------------------------------------------
@@ -302,7 +315,88 @@ def test_hpa_scales_the_gateway(docs: tuple[Doc, ...]) -> None:
     assert pdb["spec"].get("maxUnavailable", 0) < hpa["spec"]["minReplicas"]
 
 
+def _recorded_series() -> set[str]:
+    return {
+        rule["record"]
+        for path in sorted(MONITORING.glob("rules/*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def test_every_external_metric_is_a_tested_recording_rule_the_adapter_serves(
+    docs: tuple[Doc, ...],
+) -> None:
+    """An HPA's external metric must exist: prometheus-adapter serves it (by name) from one
+    of monitoring/rules' recording rules, which promtool tests in monitoring/tests/."""
+    external = {
+        rule["name"]["as"]: rule["seriesQuery"] for rule in _adapter_values()["rules"]["external"]
+    }
+    assert set(external.values()) <= _recorded_series(), external
+    used = [
+        metric["external"]["metric"]["name"]
+        for hpa in _of_kind(docs, "HorizontalPodAutoscaler")
+        for metric in hpa["spec"]["metrics"]
+        if metric["type"] == "External"
+    ]
+    assert used, "no HPA scales on an external metric"
+    assert set(used) <= external.keys(), used
+    tested = "\n".join(path.read_text() for path in MONITORING.glob("tests/*.yml"))
+    for series in external.values():
+        assert f"expr: {series}\n" in tested, f"{series} has no promtool case"
+
+
+def test_the_metrics_adapter_reads_this_prometheus_and_the_api_server_reaches_it(
+    docs: tuple[Doc, ...],
+) -> None:
+    values = _adapter_values()
+    service = _one(docs, "Service", "prometheus")
+    assert values["prometheus"]["url"] == f"http://prometheus.{NAMESPACE}.svc"
+    assert values["prometheus"]["port"] in [port["port"] for port in service["spec"]["ports"]]
+    assert values["rules"]["default"] is False, "only the rules the HPAs use"
+    policies = [
+        policy
+        for policy in _of_kind(docs, "NetworkPolicy")
+        if _labels_match(
+            policy["spec"]["podSelector"].get("matchLabels", {}), _adapter_pod_labels()
+        )
+    ]
+    opened = {
+        port["port"]
+        for policy in policies
+        for rule in policy["spec"].get("ingress", [])
+        for port in rule["ports"]
+    }
+    assert values["listenPort"] in opened
+    prometheus_policy = _one(docs, "NetworkPolicy", "prometheus")
+    peers = [peer for rule in prometheus_policy["spec"]["ingress"] for peer in rule["from"]]
+    assert {"podSelector": {"matchLabels": _adapter_pod_labels()}} in peers
+
+
 # --- Triton ----------------------------------------------------------------------------------
+
+
+def test_triton_scales_3_to_20_on_queue_time_up_fast_and_down_slowly(
+    docs: tuple[Doc, ...],
+) -> None:
+    hpa = _one(docs, "HorizontalPodAutoscaler", "triton")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", "triton")
+    deployment = _one(docs, "Deployment", "triton")
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["external"]["metric"]["name"] == "triton_queue_seconds_per_request"
+    assert metric["external"]["target"]["type"] == "Value"
+    behavior = hpa["spec"]["behavior"]
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    pdb = _one(docs, "PodDisruptionBudget", "triton")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert _labels_match(pdb["spec"]["selector"]["matchLabels"], pod_labels)
+    assert pdb["spec"]["maxUnavailable"] < hpa["spec"]["minReplicas"]
 
 
 def test_triton_runs_the_gpu_configs_of_every_model_on_a_gpu(docs: tuple[Doc, ...]) -> None:
@@ -427,13 +521,13 @@ def test_gateway_reaches_only_triton_both_redis_and_its_prediction_log(
 
 def test_policies_select_pods_that_exist(docs: tuple[Doc, ...]) -> None:
     pods = _pod_labels(docs)
-    pods.append(_airflow_values()["workers"]["labels"])
+    pods += [_airflow_values()["workers"]["labels"], _adapter_pod_labels()]
     for policy in _of_kind(docs, "NetworkPolicy"):
         spec = policy["spec"]
         selector = spec["podSelector"].get("matchLabels", {})
         assert any(_labels_match(selector, labels) for labels in pods), policy["metadata"]
         for rule in spec.get("ingress", []):
-            for peer in rule["from"]:
+            for peer in rule.get("from", []):
                 if "podSelector" in peer and "namespaceSelector" not in peer:
                     peer_selector = peer["podSelector"]["matchLabels"]
                     assert any(_labels_match(peer_selector, labels) for labels in pods), peer

@@ -107,12 +107,15 @@ def test_a_failing_block_puts_the_manifest_entry_back_and_keeps_other_models_cha
     _published(repository, tmp_path, 1, "weights v1")
     publish_served(repository, {"m": [1], "other": [4]})
 
-    with pytest.raises(PublicationFailed, match="Triton refused"):
+    def publish_v2_then_fail() -> None:
         with entry_restored_on_failure(repository, "m"):
             _published(repository, tmp_path, 2, "weights v2")
             assert publish_served_versions(repository, "m") == {"m": [2]}
             publish_served(repository, {"other": [5]})  # another model's task, meanwhile
             raise PublicationFailed("Triton refused")
+
+    with pytest.raises(PublicationFailed, match="Triton refused"):
+        publish_v2_then_fail()
 
     assert read_manifest(repository) == {"m": (1,), "other": (5,)}
 
