@@ -81,6 +81,16 @@ def publish_served_versions(repository: Path, name: str) -> dict[str, list[int]]
     return served
 
 
+def publish_unlisted(repository: Path, names: Iterable[str]) -> list[str]:
+    """Publishes each of ``names`` that the serving manifest does not list yet (deployed
+    before there was a manifest), leaving listed ones as they are; returns those it added."""
+    listed = read_manifest(repository)
+    added = [name for name in names if name not in listed]
+    for name in added:
+        publish_served_versions(repository, name)
+    return added
+
+
 def exported_versions(repository: Path, name: str) -> list[int]:
     return sorted(
         int(path.name)

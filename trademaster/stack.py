@@ -37,6 +37,7 @@ from trademaster.launchers.triton import TritonServer
 from trademaster.pipeline.airflow_api import AirflowApi, RunResult
 from trademaster.pipeline.airflow_runner import DAG_ID
 from trademaster.pipeline.airflow_service import AirflowLogin, AirflowService
+from trademaster.serving.__main__ import AgentSettings, RunningAgent
 from trademaster.settings import PipelineSettings
 
 SAMPLE_MODEL = ModelName.RISK
@@ -55,6 +56,9 @@ class StackSettings(BaseSettings):
     triton_http_port: int = Field(default=0, ge=0, le=65535)
     triton_grpc_port: int = Field(default=0, ge=0, le=65535)
     triton_metrics_port: int = Field(default=0, ge=0, le=65535)
+    serving_agent_port: int = Field(default=0, ge=0, le=65535, description="/ready, /metrics")
+    # --once waits this long for the serving agent to report every served version answering.
+    agent_converge_timeout_s: float = Field(default=120.0, gt=0)
     mlflow_port: int = Field(default=5000, ge=0, le=65535, description="busy: a free one")
     airflow_port: int = Field(default=8090, ge=0, le=65535, description="Airflow UI, REST API")
     postgres_port: int = Field(default=0, ge=0, le=65535, description="Airflow's, MLflow's DB")
@@ -234,6 +238,7 @@ class RunningStack:
     started: float
     airflow: AirflowLogin
     monitoring: Monitoring
+    agent: RunningAgent
 
     @property
     def mlflow_url(self) -> str:
@@ -309,6 +314,7 @@ def running_stack(
                 startup_timeout_s=stack_settings.startup_timeout_s,
             )
         )
+        agent = stack.enter_context(serving_agent(settings, triton, stack_settings))
         api_key = local_api_key(settings)
         port = _port_or_free(stack_settings.gateway_port) or free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -327,6 +333,7 @@ def running_stack(
                 gateway=f"127.0.0.1:{port}",
                 triton_metrics=f"127.0.0.1:{triton.metrics_port}",
                 triton_process=f"127.0.0.1:{triton_process.port}",
+                serving_agent=f"127.0.0.1:{agent.port}",
                 prometheus_port=_port_or_free(stack_settings.prometheus_port),
                 pushgateway_port=_port_or_free(stack_settings.pushgateway_port),
                 alertmanager_port=_port_or_free(stack_settings.alertmanager_port),
@@ -382,11 +389,52 @@ def running_stack(
             started,
             airflow.login(),
             monitoring,
+            agent,
         )
         say(
-            "stopping gateway, airflow, prometheus, pushgateway, alertmanager, tritonserver, "
-            "mlflow server, postgres and redis-servers"
+            "stopping gateway, airflow, prometheus, pushgateway, alertmanager, serving agent, "
+            "tritonserver, mlflow server, postgres and redis-servers"
         )
+
+
+@contextmanager
+def serving_agent(
+    settings: PipelineSettings, triton: TritonServer, stack_settings: StackSettings
+) -> Iterator[RunningAgent]:
+    """The serving agent beside this Triton (a thread here, a sidecar in k8s/): it keeps
+    Triton on served_versions.json and heals a model that fails its probe. Deployed models the
+    manifest does not list yet (a repository from before it) are published first, so the
+    agent keeps them."""
+    from exporters.registered import publish_unlisted
+
+    if added := publish_unlisted(
+        settings.model_repository, deployed_models(settings.model_repository)
+    ):
+        say(f"serving manifest: listed the deployed {', '.join(added)}")
+    say("starting the serving agent (Triton on served_versions.json; probes and heals models)")
+    agent = RunningAgent(
+        AgentSettings(
+            model_repository=settings.model_repository,
+            triton_grpc_address=triton.grpc_url,
+            address="127.0.0.1",
+            port=stack_settings.serving_agent_port,
+        )
+    )
+    try:
+        yield agent
+    finally:
+        agent.close()
+
+
+def wait_converged(agent: RunningAgent, timeout_s: float) -> dict[str, Any]:
+    """The agent's status once it is ready (Triton serves the manifest, every version answered
+    its probe), or its last status after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = agent.agent.status()
+        if status["ready"] or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
 
 
 def first_training_run(airflow: AirflowService, timeout_s: float) -> RunResult:
@@ -434,7 +482,8 @@ def run_stack(once: bool) -> int:
     catalog model is deployed and answered its sample request."""
     # A TERM while starting (or training) unwinds like Ctrl-C: everything started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    with running_stack(PipelineSettings(), StackSettings()) as stack:
+    stack_settings = StackSettings()
+    with running_stack(PipelineSettings(), stack_settings) as stack:
         answers = ask_every_model(stack)
         print_summary(stack, answers)
         failed = [
@@ -442,11 +491,17 @@ def run_stack(once: bool) -> int:
             for answer in answers
             if answer.status_code != 200
         ]
+        agent = wait_converged(stack.agent, stack_settings.agent_converge_timeout_s)
+        if not agent["ready"]:
+            failed.append(f"serving agent not ready: {json.dumps(agent)[:600]}")
         if once:
             if failed:
                 say(f"--once: not every model answered ({'; '.join(failed)}); exit 1")
                 return 1
-            say("--once: every model deployed and answered; stopping everything")
+            say(
+                "--once: every model deployed and answered, the serving agent converged; "
+                "stopping everything"
+            )
             return 0
         if len(failed) == len(answers):
             say("no model answered; see var/gateway.log")
@@ -508,6 +563,7 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
                 f"  gateway        {base_url}   (docs {base_url}/docs, metrics {base_url}/metrics)",
                 f"  triton http    http://{triton.http_url}   grpc {triton.grpc_url}",
                 f"  triton metrics {triton.metrics_url}",
+                f"  serving agent  {stack.agent.url}/ready   (metrics {stack.agent.url}/metrics)",
                 f"  redis          online store {stack.online_redis.url}, "
                 f"cache {stack.cache_redis.url}",
                 f"  mlflow         {stack.mlflow_url}   (runs, model versions, aliases)",

@@ -281,14 +281,15 @@ def monitoring_servers(
     gateway: str,
     triton_metrics: str,
     triton_process: str | None = None,
+    serving_agent: str | None = None,
     prometheus_port: int | None = None,
     pushgateway_port: int | None = None,
     alertmanager_port: int | None = None,
     interval_s: int | None = None,
 ) -> Iterator[Monitoring]:
-    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway, Triton and
-    Triton's process exporter ("host:port" each; None: not scraped), all in ``work_dir``;
-    every one is stopped when the block exits."""
+    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway, Triton,
+    Triton's process exporter and the serving agent ("host:port" each; None: not scraped),
+    all in ``work_dir``; every one is stopped when the block exits."""
     with ExitStack() as stack:
         pushgateway = stack.enter_context(Pushgateway(work_dir / "pushgateway", pushgateway_port))
         alertmanager = stack.enter_context(
@@ -301,6 +302,7 @@ def monitoring_servers(
                     "gateway": [gateway],
                     "triton": [triton_metrics],
                     **({"triton-process": [triton_process]} if triton_process else {}),
+                    **({"serving-agent": [serving_agent]} if serving_agent else {}),
                     "pushgateway": [pushgateway.address],
                     "alertmanager": [alertmanager.address],
                 },

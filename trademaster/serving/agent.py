@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from trademaster.contract.served_versions import read_manifest
+from trademaster.contract.served_versions import manifest_path, read_manifest
 from trademaster.serving.triton_control import (
     NO_ANSWER,
     ModelConfigError,
@@ -117,6 +117,10 @@ class ServingAgent:
             ready = self.control.ready_versions()
         except Exception as exc:  # Triton down or starting: retried next pass
             return self._record(desired, {"triton": f"not reachable: {exc}"}, reachable=False)
+        if not manifest_path(self.repository).is_file():
+            # Nothing published yet (a repository from before the manifest): keep and heal
+            # what Triton serves, unload nothing.
+            desired = {name: tuple(sorted(versions)) for name, versions in ready.items()}
         definitions: dict[str, ModelDefinition] = {}
         for name in desired:
             try:

@@ -133,3 +133,17 @@ def test_a_manifest_entry_without_a_repository_entry_stays_listed_after_a_failur
     with pytest.raises(PublicationFailed, match="parity"):
         _publish_then_fail(repository, tmp_path, [(4, "weights v4")], "parity")
     assert manifest_path(repository).read_bytes() == before
+
+
+def test_deployed_models_the_manifest_does_not_list_are_added_and_listed_ones_kept(
+    tmp_path: Path,
+) -> None:
+    from exporters.registered import publish_unlisted
+    from trademaster.contract.served_versions import publish_served, read_manifest
+
+    _published(tmp_path, tmp_path, 1, "weights v1")
+    _published(tmp_path, tmp_path, 2, "weights v2")
+    publish_served(tmp_path, {"other": [7]})
+    assert publish_unlisted(tmp_path, ["m", "other"]) == ["m"]
+    assert read_manifest(tmp_path) == {"m": (2,), "other": (7,)}
+    assert publish_unlisted(tmp_path, ["m", "other"]) == []

@@ -140,6 +140,22 @@ def test_a_model_the_manifest_does_not_list_is_unloaded(
     assert triton.unloads == ["old-model"]
 
 
+def test_without_a_manifest_what_triton_serves_is_kept_and_healed(
+    agent: ServingAgent, triton: FakeTriton
+) -> None:
+    """A repository from before the manifest (nothing published yet): the agent unloads
+    nothing, serves on what Triton loaded at start, and still heals it."""
+    triton.ready = {"risk": {3, 5}, "tokenizer": {1}}
+    assert agent.reconcile()
+    assert (triton.loads, triton.unloads) == ([], [])
+    triton.broken = {("risk", 5)}
+    agent.probe_all()
+    assert triton.loads == [("risk", (3,)), ("risk", (3, 5))]
+    publish_served(agent.repository, {"risk": [5]})  # the first publication takes over
+    assert agent.reconcile()
+    assert (triton.ready, triton.unloads) == ({"risk": {5}}, ["tokenizer"])
+
+
 def test_a_refused_load_is_reported_and_retried(agent: ServingAgent, triton: FakeTriton) -> None:
     triton.refuse = {"risk"}
     publish_served(agent.repository, {"risk": [3], "tokenizer": [1]})
