@@ -314,7 +314,7 @@ def running_stack(
                 startup_timeout_s=stack_settings.startup_timeout_s,
             )
         )
-        agent = stack.enter_context(serving_agent(settings, triton, stack_settings))
+        agent = stack.enter_context(serving_agent(settings, triton, served, stack_settings))
         api_key = local_api_key(settings)
         port = _port_or_free(stack_settings.gateway_port) or free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -399,17 +399,18 @@ def running_stack(
 
 @contextmanager
 def serving_agent(
-    settings: PipelineSettings, triton: TritonServer, stack_settings: StackSettings
+    settings: PipelineSettings,
+    triton: TritonServer,
+    deployed: list[str],
+    stack_settings: StackSettings,
 ) -> Iterator[RunningAgent]:
     """The serving agent beside this Triton (a thread here, a sidecar in k8s/): it keeps
     Triton on served_versions.json and heals a model that fails its probe. Deployed models the
-    manifest does not list yet (a repository from before it) are published first, so the
-    agent keeps them."""
+    manifest does not list yet (``deployed``, from a repository older than the manifest) are
+    published first, so the agent keeps them."""
     from exporters.registered import publish_unlisted
 
-    if added := publish_unlisted(
-        settings.model_repository, deployed_models(settings.model_repository)
-    ):
+    if added := publish_unlisted(settings.model_repository, deployed):
         say(f"serving manifest: listed the deployed {', '.join(added)}")
     say("starting the serving agent (Triton on served_versions.json; probes and heals models)")
     agent = RunningAgent(

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.deploy.test_k8s import KUSTOMIZATIONS
-from trademaster.launchers.tools import kubectl
+from tests.unit.deploy.test_k8s import KUSTOMIZATIONS, rendered
 from trademaster.settings import PROJECT_ROOT
 
 CHECKOV = PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -26,18 +25,10 @@ CHECKOV_ARGS = ("--framework", "kubernetes", "--skip-download", "--compact", "--
 
 def _scan(overlay: str, tmp_path: Path) -> dict[str, Any]:
     assert CHECKOV.is_file(), f"{CHECKOV} is missing: run make bootstrap"
-    rendered = tmp_path / f"{overlay}.yaml"
-    rendered.write_text(
-        subprocess.run(
-            [kubectl(), "kustomize", str(KUSTOMIZATIONS[overlay])],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-    )
+    manifests = tmp_path / f"{overlay}.yaml"
+    manifests.write_text(rendered(overlay))
     result = subprocess.run(
-        [str(CHECKOV), "--file", str(rendered), *CHECKOV_ARGS],
+        [str(CHECKOV), "--file", str(manifests), *CHECKOV_ARGS],
         capture_output=True,
         text=True,
         timeout=300,

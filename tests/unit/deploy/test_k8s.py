@@ -22,6 +22,7 @@ import yaml
 
 from gateway.process_metrics import EXPORTER_PORT
 from gateway.settings import GatewaySettings
+from tests.unit.deploy.test_monitoring import recorded_names
 from trademaster.launchers.tools import MissingToolError, kubectl
 from trademaster.pipeline.plan import MODELS
 from trademaster.serving.__main__ import AGENT_PORT, AgentSettings
@@ -46,7 +47,8 @@ Doc = dict[str, Any]
 
 
 @cache
-def _render(name: str) -> tuple[Doc, ...]:
+def rendered(name: str) -> str:
+    """What ``kubectl kustomize`` renders for the kustomization ``name`` (once per session)."""
     try:
         binary = kubectl()
     except MissingToolError as exc:
@@ -59,7 +61,12 @@ def _render(name: str) -> tuple[Doc, ...]:
         check=False,
     )
     assert result.returncode == 0, f"kubectl kustomize {name} failed:\n{result.stderr}"
-    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+    return result.stdout
+
+
+@cache
+def _render(name: str) -> tuple[Doc, ...]:
+    return tuple(doc for doc in yaml.safe_load_all(rendered(name)) if doc)
 
 
 @pytest.fixture(params=sorted(KUSTOMIZATIONS))
@@ -315,16 +322,6 @@ def test_hpa_scales_the_gateway(docs: tuple[Doc, ...]) -> None:
     assert pdb["spec"].get("maxUnavailable", 0) < hpa["spec"]["minReplicas"]
 
 
-def _recorded_series() -> set[str]:
-    return {
-        rule["record"]
-        for path in sorted(MONITORING.glob("rules/*.yml"))
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if "record" in rule
-    }
-
-
 def test_every_external_metric_is_a_tested_recording_rule_the_adapter_serves(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -333,7 +330,7 @@ def test_every_external_metric_is_a_tested_recording_rule_the_adapter_serves(
     external = {
         rule["name"]["as"]: rule["seriesQuery"] for rule in _adapter_values()["rules"]["external"]
     }
-    assert set(external.values()) <= _recorded_series(), external
+    assert set(external.values()) <= recorded_names(), external
     used = [
         metric["external"]["metric"]["name"]
         for hpa in _of_kind(docs, "HorizontalPodAutoscaler")

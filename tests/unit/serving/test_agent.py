@@ -84,6 +84,12 @@ def _repository(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _serving(agent: ServingAgent, manifest: dict[str, list[int]]) -> None:
+    """Publishes ``manifest`` and lets the agent converge on it."""
+    publish_served(agent.repository, manifest)
+    agent.reconcile()
+
+
 @pytest.fixture
 def triton() -> FakeTriton:
     return FakeTriton()
@@ -104,8 +110,7 @@ def test_it_loads_the_manifests_versions_steps_before_ensembles(
 
 
 def test_a_second_pass_changes_nothing(agent: ServingAgent, triton: FakeTriton) -> None:
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
     agent.reconcile()
     assert triton.loads == [("risk", (3,))]
 
@@ -122,10 +127,8 @@ def test_what_is_already_served_is_adopted_not_reloaded(
 def test_a_manifest_change_and_a_config_change_load_again(
     agent: ServingAgent, triton: FakeTriton
 ) -> None:
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
-    publish_served(agent.repository, {"risk": [3, 4]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
+    _serving(agent, {"risk": [3, 4]})
     (agent.repository / "risk" / "config.pbtxt").write_text(TABULAR + "\n# re-exported\n")
     agent.reconcile()
     assert triton.loads == [("risk", (3,)), ("risk", (3, 4)), ("risk", (3, 4))]
@@ -169,8 +172,7 @@ def test_a_refused_load_is_reported_and_retried(agent: ServingAgent, triton: Fak
 
 
 def test_a_broken_manifest_keeps_what_is_served(agent: ServingAgent, triton: FakeTriton) -> None:
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
     manifest_path(agent.repository).write_text("{oops")
     assert not agent.reconcile()
     assert triton.unloads == []
@@ -191,8 +193,7 @@ def test_an_unreachable_triton_is_not_ready_and_recovers(
 def test_ready_needs_every_version_to_answer_a_probe(
     agent: ServingAgent, triton: FakeTriton
 ) -> None:
-    publish_served(agent.repository, {"risk": [3, 5]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3, 5]})
     assert not agent.status()["ready"], "not probed yet"
     agent.probe_all()
     assert agent.status()["ready"]
@@ -201,8 +202,7 @@ def test_ready_needs_every_version_to_answer_a_probe(
 def test_a_failing_version_is_healed_dropping_it_first(
     agent: ServingAgent, triton: FakeTriton
 ) -> None:
-    publish_served(agent.repository, {"risk": [3, 5]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3, 5]})
     agent.probe_all()
     triton.broken = {("risk", 5)}
     triton.loads.clear()
@@ -223,8 +223,7 @@ def test_a_failing_version_is_healed_dropping_it_first(
 def test_a_lost_answer_is_tried_again_before_healing(
     agent: ServingAgent, triton: FakeTriton
 ) -> None:
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
     triton.answer_lost_once = {("risk", 3)}
     assert agent.probe_all() == []
     assert agent.status()["ready"]
@@ -233,8 +232,7 @@ def test_a_lost_answer_is_tried_again_before_healing(
 def test_a_single_version_model_is_unloaded_then_loaded(
     agent: ServingAgent, triton: FakeTriton
 ) -> None:
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
     triton.broken = {("risk", 3)}
     assert agent.probe_all() == ["risk"]
     assert triton.unloads == ["risk"]
@@ -245,8 +243,7 @@ def test_a_model_that_stays_broken_is_not_reloaded_every_pass(
     tmp_path: Path, triton: FakeTriton
 ) -> None:
     agent = ServingAgent(_repository(tmp_path), triton, min_heal_interval_s=3600)
-    publish_served(agent.repository, {"risk": [3]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3]})
     triton.broken = {("risk", 3)}
     assert agent.probe_all() == ["risk"]
     triton.broken = {("risk", 3)}
@@ -255,8 +252,7 @@ def test_a_model_that_stays_broken_is_not_reloaded_every_pass(
 
 
 def test_ensembles_are_not_probed_their_steps_are(agent: ServingAgent, triton: FakeTriton) -> None:
-    publish_served(agent.repository, {"sentiment": [1], "tokenizer": [1]})
-    agent.reconcile()
+    _serving(agent, {"sentiment": [1], "tokenizer": [1]})
     agent.probe_all()
     assert agent.status()["ready"]
     samples = agent.metrics.registry.get_sample_value(
@@ -266,11 +262,9 @@ def test_ensembles_are_not_probed_their_steps_are(agent: ServingAgent, triton: F
 
 
 def test_health_series_of_a_withdrawn_version_go(agent: ServingAgent, triton: FakeTriton) -> None:
-    publish_served(agent.repository, {"risk": [3, 5]})
-    agent.reconcile()
+    _serving(agent, {"risk": [3, 5]})
     agent.probe_all()
-    publish_served(agent.repository, {"risk": [5]})
-    agent.reconcile()
+    _serving(agent, {"risk": [5]})
     labels = {"model_name": "risk", "model_version": "3"}
     assert (
         agent.metrics.registry.get_sample_value("trademaster_served_model_healthy", labels) is None
