@@ -31,7 +31,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = redis_client(settings.redis_url, settings.redis_timeout_s)
-        triton = TritonGateway(settings.triton_grpc_url, settings.triton_timeout_s)
+        triton = TritonGateway(
+            settings.triton_grpc_url, settings.triton_timeout_s, settings.triton_eject_s
+        )
         catalog = ModelCatalog(
             triton,
             settings.model_refresh_interval_s,

@@ -62,10 +62,20 @@ class ModelCatalog:
         return sorted(visible, key=lambda entry: entry.name)
 
     def required_ready(self) -> dict[str, bool]:
+        """Each required model: ready when some replica serves its default version and that
+        version has not just failed on every replica that has it."""
         return {
-            name: bool(self._reachable and (entry := self._entries.get(name)) and entry.served)
+            name: bool(
+                self._reachable
+                and (entry := self._entries.get(name))
+                and entry.served
+                and self._triton.answering(entry.served) > 0
+            )
             for name in self._required
         }
+
+    def replicas(self) -> dict[str, str]:
+        return self._triton.replica_health()
 
     def not_deployed(self) -> dict[str, str]:
         """Catalog models the exporter never deployed (no champion), with the reason; a

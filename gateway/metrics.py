@@ -54,6 +54,18 @@ TRITON_DURATION = Histogram(
     ["model_name", "model_version"],
     buckets=LATENCY_BUCKETS,
 )
+TRITON_REPLICA_UP = Gauge(
+    "ml_triton_replica_up",
+    "1 when the Triton replica answered its last repository index and is not ejected",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+TRITON_REPLICA_FAILURES = Counter(
+    "ml_triton_replica_failures_total",
+    "Inference calls that failed on a replica (the call then goes to the next replica, "
+    "except after a timeout)",
+    ["replica", "model_name", "reason"],
+)
 CACHE_LOOKUPS = Counter(
     "ml_prediction_cache_lookups_total",
     "Prediction cache lookups",

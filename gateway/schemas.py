@@ -298,6 +298,11 @@ class ReadyStatus(BaseModel):
         "not make the gateway unready, their requests get 503 model_not_ready",
     )
     cache: bool
+    triton_replicas: dict[str, str] = Field(
+        default_factory=dict,
+        description='Each Triton replica the gateway calls: "up", or "out: <why>" (ejected '
+        "after failing or unreachable; it is taken back when it answers again)",
+    )
 
 
 class BatchPredictRequest(_RequestBody):

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gateway.triton_replicas import parse_endpoints
 from trademaster.settings import PROJECT_ROOT
 
 Scope = Literal["predict", "admin", "metrics"]
@@ -57,8 +58,18 @@ class GatewaySettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
 
-    triton_grpc_url: str = Field(default="127.0.0.1:8001", description="Triton gRPC host:port")
+    triton_grpc_url: str = Field(
+        default="127.0.0.1:8001",
+        description="Triton replicas, comma-separated host:port; dns:///host:port is every "
+        "address the name resolves to (a headless Service), re-resolved on each refresh",
+    )
     triton_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    triton_eject_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="A replica (or a version on it) that fails a call gets no calls this long",
+    )
     model_refresh_interval_s: float = Field(
         default=2.0, gt=0, description="How often the served model versions are re-read"
     )
@@ -114,6 +125,12 @@ class GatewaySettings(BaseSettings):
     )
     prediction_log_batch_rows: int = Field(default=500, ge=1, le=100_000)
     prediction_log_flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("triton_grpc_url")
+    @classmethod
+    def _triton_replicas(cls, value: str) -> str:
+        parse_endpoints(value)  # ValueError names the bad address
+        return value
 
     @field_validator("prediction_log_url")
     @classmethod

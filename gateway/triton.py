@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -15,9 +16,12 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from gateway import metrics
 from gateway.errors import InferenceFailed, InvalidRequest
+from gateway.triton_replicas import Replica, ReplicaSet, parse_endpoints
 from trademaster.contract.parameters import ContractError, Parameter, TaskKind, parse_parameters
 
 log = logging.getLogger(__name__)
+
+FailureKind = Literal["request", "timeout", "unreachable", "version_failed"]
 
 _TABULAR = frozenset({TaskKind.BINARY_CLASSIFICATION, TaskKind.MULTICLASS_CLASSIFICATION})
 _LABELLED = frozenset({TaskKind.MULTICLASS_CLASSIFICATION, TaskKind.TEXT_SENTIMENT})
@@ -166,9 +170,53 @@ def served_model_from_config(name: str, version: int, config: Mapping[str, Any])
     return model
 
 
+def _index_versions(index: Mapping[str, Any]) -> tuple[dict[str, frozenset[int]], dict[str, str]]:
+    """A repository index as (model -> ready versions, model -> state)."""
+    ready: dict[str, set[int]] = {}
+    states: dict[str, str] = {}
+    for model in index.get("models", []):
+        name, state = model["name"], model.get("state", "UNKNOWN")
+        if state == "READY" and model.get("version"):
+            ready.setdefault(name, set()).add(int(model["version"]))
+            states[name] = state
+        else:
+            states.setdefault(name, state)
+    return {name: frozenset(versions) for name, versions in ready.items()}, states
+
+
+def _default_version(name: str, ready_on: Sequence[Mapping[str, frozenset[int]]]) -> int:
+    """The newest version every replica that serves ``name`` has ready; the newest anywhere
+    while no version is on all of them. A promotion thus moves traffic to the new version
+    once every replica loaded it, not onto the first replica that did."""
+    sets = [ready[name] for ready in ready_on if ready.get(name)]
+    common = frozenset.intersection(*sets)
+    return max(common or frozenset.union(*sets))
+
+
+def _failure_kind(exc: InferenceServerException) -> FailureKind:
+    status, message = str(exc.status()), str(exc.message()).lower()
+    if "INVALID_ARGUMENT" in status and "unknown model" not in message:
+        return "request"
+    if "DEADLINE_EXCEEDED" in status:
+        return "timeout"
+    if "UNAVAILABLE" in status and "model" not in message:
+        return "unreachable"  # refused, reset or gone: the whole replica
+    return "version_failed"  # this version on this replica (a crashed backend, unloaded)
+
+
 class TritonGateway:
-    def __init__(self, url: str, timeout_s: float) -> None:
-        self._client = grpcclient.InferenceServerClient(url=url)
+    """Triton behind one or more replicas (``gateway.triton_replicas``): the repository as
+    all of them serve it, and each inference on one replica, failed over to the next."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        eject_s: float = 5.0,
+        replicas: ReplicaSet[grpcclient.InferenceServerClient] | None = None,
+    ) -> None:
+        """``replicas``: a seam for tests (clients that are not gRPC)."""
+        self._replicas = replicas or ReplicaSet(parse_endpoints(url), self._connect, eject_s)
         self._timeout_s = timeout_s
         self._configs: dict[str, dict[str, Any]] = {}
         self._versions_seen: dict[str, tuple[int, ...]] = {}
@@ -176,58 +224,105 @@ class TritonGateway:
         # parsed parameters are cached on them; rebuilding on every refresh would redo it).
         self._served: dict[str, tuple[dict[str, Any], dict[int, ServedModel]]] = {}
 
-    async def close(self) -> None:
-        await self._client.close()
+    @staticmethod
+    def _connect(address: str) -> grpcclient.InferenceServerClient:
+        return grpcclient.InferenceServerClient(url=address)
 
-    async def repository(self) -> list[RepositoryEntry]:
-        """Every model in the repository with its ready versions (newest is the default)."""
-        index = await self._client.get_model_repository_index(
+    @property
+    def replicas(self) -> ReplicaSet[grpcclient.InferenceServerClient]:
+        return self._replicas
+
+    async def close(self) -> None:
+        await self._replicas.close()
+
+    async def _index(self, replica: Replica[grpcclient.InferenceServerClient]) -> dict[str, Any]:
+        index: dict[str, Any] = await replica.client.get_model_repository_index(
             as_json=True, client_timeout=self._timeout_s
         )
-        ready: dict[str, set[int]] = {}
+        return index
+
+    async def repository(self) -> list[RepositoryEntry]:
+        """Every model any replica has, with the versions ready on at least one (the default
+        is ``_default_version``); raises when no replica answers."""
+        await self._replicas.sync()
+        replicas = self._replicas.replicas
+        answers = await asyncio.gather(
+            *(self._index(replica) for replica in replicas), return_exceptions=True
+        )
+        ready_on: list[tuple[Replica[grpcclient.InferenceServerClient], dict[str, frozenset[int]]]]
+        ready_on = []
         states: dict[str, str] = {}
-        for model in index.get("models", []):
-            name, state = model["name"], model.get("state", "UNKNOWN")
-            if state == "READY" and model.get("version"):
-                ready.setdefault(name, set()).add(int(model["version"]))
-                states[name] = state
+        failure: BaseException | None = None
+        for replica, answer in zip(replicas, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, InferenceServerException | OSError):
+                    raise answer
+                failure = failure or answer
+                self._replicas.unreachable(replica, str(answer))
             else:
-                states.setdefault(name, state)
+                ready, replica_states = _index_versions(answer)
+                self._replicas.indexed(replica, ready)
+                ready_on.append((replica, ready))
+                for name, state in replica_states.items():
+                    if state == "READY" or name not in states:
+                        states[name] = state
+            metrics.TRITON_REPLICA_UP.labels(replica.address).set(1 if replica.reachable else 0)
+        if not ready_on:
+            raise failure or InferenceServerException("no Triton replica is configured")
         entries = []
         for name, state in states.items():
-            versions = tuple(sorted(ready.get(name, ())))
+            versions = tuple(sorted(set().union(*(ready.get(name, ()) for _, ready in ready_on))))
             if not versions:
                 entries.append(RepositoryEntry(name, state))
                 continue
-            # A new set of versions may come with a new config (exports rewrite it).
-            changed = self._versions_seen.get(name) != versions
-            config = await self._config(name, refresh=changed)
-            self._versions_seen[name] = versions
-            cached = self._served.get(name)
-            if cached is not None and cached[0] is config and set(cached[1]) == set(versions):
-                by_version = cached[1]
-            else:
-                try:
-                    by_version = {v: served_model_from_config(name, v, config) for v in versions}
-                except ContractError as exc:
-                    # Re-read next time: a fix may keep the versions.
-                    self._configs.pop(name, None)
-                    self._served.pop(name, None)
-                    entries.append(RepositoryEntry(name, state, versions, problem=str(exc)))
-                    continue
-                self._served[name] = (config, by_version)
-            entries.append(
-                RepositoryEntry(name, state, versions, by_version[versions[-1]], by_version)
-            )
+            default = _default_version(name, [ready for _, ready in ready_on])
+            source = next(replica for replica, ready in ready_on if default in ready.get(name, ()))
+            entry = await self._entry(name, state, versions, default, source)
+            entries.append(entry)
         return entries
 
-    async def _config(self, name: str, refresh: bool) -> dict[str, Any]:
+    async def _entry(
+        self,
+        name: str,
+        state: str,
+        versions: tuple[int, ...],
+        default: int,
+        source: Replica[grpcclient.InferenceServerClient],
+    ) -> RepositoryEntry:
+        # A new set of versions may come with a new config (exports rewrite it).
+        changed = self._versions_seen.get(name) != versions
+        config = await self._config(source, name, refresh=changed)
+        self._versions_seen[name] = versions
+        cached = self._served.get(name)
+        if cached is not None and cached[0] is config and set(cached[1]) == set(versions):
+            by_version = cached[1]
+        else:
+            try:
+                by_version = {v: served_model_from_config(name, v, config) for v in versions}
+            except ContractError as exc:
+                # Re-read next time: a fix may keep the versions.
+                self._configs.pop(name, None)
+                self._served.pop(name, None)
+                return RepositoryEntry(name, state, versions, problem=str(exc))
+            self._served[name] = (config, by_version)
+        return RepositoryEntry(name, state, versions, by_version[default], by_version)
+
+    async def _config(
+        self, source: Replica[grpcclient.InferenceServerClient], name: str, refresh: bool
+    ) -> dict[str, Any]:
         if refresh or name not in self._configs:
-            response = await self._client.get_model_config(
+            response = await source.client.get_model_config(
                 name, as_json=True, client_timeout=self._timeout_s
             )
             self._configs[name] = response["config"]
         return self._configs[name]
+
+    def replica_health(self) -> dict[str, str]:
+        return self._replicas.health()
+
+    def answering(self, model: ServedModel) -> int:
+        """How many replicas have ``model``'s version without it just failing there."""
+        return self._replicas.answering(model.name, model.version)
 
     async def infer(
         self,
@@ -235,7 +330,8 @@ class TritonGateway:
         inputs: Mapping[str, np.ndarray],
         outputs: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """One call to the exact version in ``model``; arrays include the batch dimension."""
+        """One call to the exact version in ``model``; arrays include the batch dimension.
+        A replica that fails the call is marked and the call goes to the next one."""
         request_inputs = []
         for name, array in inputs.items():
             datatype = "BYTES" if array.dtype == np.object_ else np_to_triton_dtype(array.dtype)
@@ -243,31 +339,61 @@ class TritonGateway:
             tensor.set_data_from_numpy(array)
             request_inputs.append(tensor)
         wanted = list(outputs or model.output_names)
-        started = time.perf_counter()
-        try:
-            result = await self._client.infer(
-                model.name,
-                request_inputs,
-                model_version=str(model.version),
-                outputs=[grpcclient.InferRequestedOutput(name) for name in wanted],
-                client_timeout=self._timeout_s,
-            )
-        except InferenceServerException as exc:
-            if "INVALID_ARGUMENT" in str(exc.status()):
-                # The model refused these inputs (e.g. an infeasible portfolio): client error.
-                raise InvalidRequest(f"{model.name}: {exc.message()}") from exc
-            raise InferenceFailed(
-                f"Triton could not serve {model.name} version {model.version}: {exc.message()}",
-                model_name=model.name,
-            ) from exc
-        finally:
-            metrics.TRITON_DURATION.labels(model.name, str(model.version)).observe(
-                time.perf_counter() - started
-            )
-        arrays = {}
-        for name in wanted:
-            array = result.as_numpy(name)
-            if array is None:
-                raise InferenceFailed(f"Triton returned no {name} for {model.name}")
-            arrays[name] = array
-        return arrays
+        tried: set[str] = set()
+        failure = "no Triton replica serves it now"
+        while (replica := self._replicas.pick(model.name, model.version, tried)) is not None:
+            tried.add(replica.address)
+            replica.in_flight += 1
+            started = time.perf_counter()
+            try:
+                result = await replica.client.infer(
+                    model.name,
+                    request_inputs,
+                    model_version=str(model.version),
+                    outputs=[grpcclient.InferRequestedOutput(name) for name in wanted],
+                    client_timeout=self._timeout_s,
+                )
+            except InferenceServerException as exc:
+                kind = _failure_kind(exc)
+                if kind == "request":
+                    # The model refused these inputs (e.g. an infeasible portfolio).
+                    raise InvalidRequest(f"{model.name}: {exc.message()}") from exc
+                failure = f"{replica.address}: {exc.message()}"
+                metrics.TRITON_REPLICA_FAILURES.labels(replica.address, model.name, kind).inc()
+                if kind == "unreachable":
+                    self._replicas.unreachable(replica, str(exc.message()))
+                else:
+                    self._replicas.version_failed(replica, model.name, model.version)
+                if kind == "timeout":
+                    break  # another replica would only double a slow answer's wait
+                log.warning(
+                    "%s v%s failed on %s (%s); next replica",
+                    model.name,
+                    model.version,
+                    replica.address,
+                    kind,
+                )
+                continue
+            finally:
+                replica.in_flight -= 1
+                metrics.TRITON_DURATION.labels(model.name, str(model.version)).observe(
+                    time.perf_counter() - started
+                )
+            return _arrays(model, result, wanted)
+        raise InferenceFailed(
+            f"Triton could not serve {model.name} version {model.version} "
+            f"({len(tried)} replica(s) tried): {failure}",
+            model_name=model.name,
+        )
+
+
+def _arrays(
+    model: ServedModel, result: grpcclient.InferResult, wanted: Sequence[str]
+) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name in wanted:
+        array = result.as_numpy(name)
+        if array is None:
+            raise InferenceFailed(f"Triton returned no {name} for {model.name}")
+        arrays[name] = array
+    return arrays

@@ -31,8 +31,8 @@ async def health() -> dict[str, str]:
     responses={503: {"model": ReadyStatus, "description": "Not ready (same body)"}},
 )
 async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
-    """200 when Triton answers and every deployed (required) model has a ready version,
-    else 503.
+    """200 when Triton answers and every deployed (required) model has a ready version that
+    is not failing on every replica, else 503.
 
     A catalog model that was never deployed (its validation rejected every candidate) does
     not make the gateway unready: the others are served; it is listed under
@@ -46,6 +46,7 @@ async def ready(catalog: CatalogDep, cache: CacheDep) -> JSONResponse:
         models=models,
         not_deployed=catalog.not_deployed(),
         cache=await cache.ping(),
+        triton_replicas=catalog.replicas(),
     )
     return JSONResponse(status.model_dump(), status_code=200 if status.ready else 503)
 

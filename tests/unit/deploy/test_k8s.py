@@ -425,12 +425,15 @@ def test_gateway_reaches_triton_and_redis_through_their_services(base: tuple[Doc
     services = {doc["metadata"]["name"]: doc for doc in _of_kind(base, "Service")}
 
     def service_port(address: str) -> tuple[str, int]:
-        host, port = re.sub(r"^redis://|/\d+$", "", address).split(":")
+        host, port = re.sub(r"^redis://|^dns:///|/\d+$", "", address).split(":")
         ports = {p["port"] for p in services[host]["spec"]["ports"]}
         assert int(port) in ports, f"{address}: service {host} has ports {ports}"
         return host, int(port)
 
-    assert service_port(config["GATEWAY_TRITON_GRPC_URL"]) == ("triton", 8001)
+    # Per call over every pod: the headless Service, re-resolved by the gateway.
+    assert config["GATEWAY_TRITON_GRPC_URL"].startswith("dns:///")
+    assert service_port(config["GATEWAY_TRITON_GRPC_URL"]) == ("triton-pods", 8001)
+    assert services["triton-pods"]["spec"]["clusterIP"] == "None"
     assert service_port(config["GATEWAY_REDIS_URL"]) == ("redis-cache", 6379)
     assert service_port(config["GATEWAY_FEAST_REDIS"]) == ("redis-online", 6379)
 

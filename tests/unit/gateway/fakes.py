@@ -219,6 +219,12 @@ class FakeTriton:
         # Entries the next repository() returns, e.g. after a promotion.
         self.next_entries: list[RepositoryEntry] | None = None
 
+    def answering(self, model: ServedModel) -> int:
+        return 1
+
+    def replica_health(self) -> dict[str, str]:
+        return {"fake-triton:8001": "up"}
+
     async def repository(self) -> list[RepositoryEntry]:
         self.repository_reads += 1
         if self.next_entries is not None:

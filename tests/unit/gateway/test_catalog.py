@@ -28,6 +28,9 @@ class FakeTriton:
     async def repository(self) -> list[RepositoryEntry]:
         return self.entries
 
+    def answering(self, model: ServedModel) -> int:
+        return 1
+
 
 def _served(name: str, task: TaskKind = TaskKind.BINARY_CLASSIFICATION) -> RepositoryEntry:
     model = ServedModel(name, 3, task, {Parameter.TASK: task}, ("features",), ("probability",), 8)

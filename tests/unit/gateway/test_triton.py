@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from gateway.triton import RepositoryEntry, TritonGateway, served_model_from_config
+from gateway.triton_replicas import ReplicaSet, parse_endpoints
 from trademaster.contract.parameters import ContractError, Parameter, TaskKind
 
 CONFIG: dict[str, Any] = {
@@ -134,14 +135,16 @@ class FakeClient:
         self.config_reads.append(name)
         return {"config": self.configs[name]}
 
+    async def close(self) -> None:
+        pass
+
 
 def test_a_broken_config_is_an_entry_with_its_problem_and_is_read_again() -> None:
     client = FakeClient({"good": CONFIG, "bad": _with(windw="3")})
 
     async def scenario() -> list[RepositoryEntry]:
-        triton = TritonGateway("127.0.0.1:1", 1.0)  # the grpc client needs a running loop
-        await triton.close()
-        triton._client = client
+        replicas: Any = ReplicaSet(parse_endpoints("127.0.0.1:1"), lambda _: client, 5.0)
+        triton = TritonGateway("127.0.0.1:1", 1.0, replicas=replicas)
         first = await triton.repository()
         await triton.repository()
         return first

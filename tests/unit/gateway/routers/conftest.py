@@ -95,6 +95,9 @@ class FakeCatalog:
     def not_deployed(self) -> dict[str, str]:
         return dict(self.never_deployed)
 
+    def replicas(self) -> dict[str, str]:
+        return {"triton:8001": "up" if self.reachable else "out: connection refused"}
+
 
 class FakeCache:
     async def ping(self) -> bool:
