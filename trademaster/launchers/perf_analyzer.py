@@ -51,10 +51,14 @@ def _required(row: Mapping[str, str], column: str, source: Path) -> float:
 
 
 def parse_perf_csv(path: Path) -> list[PerfRow]:
-    """Parse the `-f` report of a concurrency sweep (one row per concurrency)."""
+    """Parse the `-f` report of a concurrency sweep, one row per concurrency, in sweep order.
+
+    perf_analyzer writes the rows sorted by throughput, not by concurrency: on a busy machine
+    concurrency 2 can come first.
+    """
     with path.open(newline="", encoding="utf-8") as report:
         rows = [row for row in csv.DictReader(report) if row.get("Concurrency")]
-    return [
+    parsed = [
         PerfRow(
             concurrency=int(_required(row, "Concurrency", path)),
             inferences_per_s=_required(row, "Inferences/Second", path),
@@ -70,6 +74,7 @@ def parse_perf_csv(path: Path) -> list[PerfRow]:
         )
         for row in rows
     ]
+    return sorted(parsed, key=lambda row: row.concurrency)
 
 
 def perf_analyzer_environment(tools: ServingTools) -> dict[str, str]:

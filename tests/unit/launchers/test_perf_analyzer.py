@@ -44,6 +44,16 @@ def test_parse_perf_csv(tmp_path: Path) -> None:
     assert [row.concurrency for row in rows] == [1, 2]
 
 
+def test_parse_perf_csv_returns_sweep_order_whatever_the_report_order(tmp_path: Path) -> None:
+    header, first, second = REPORT.strip().split("\n")
+    report = tmp_path / "report.csv"
+    report.write_text(f"{header}\n{second}\n{first}\n")
+
+    rows = parse_perf_csv(report)
+
+    assert [(row.concurrency, row.inferences_per_s) for row in rows] == [(1, 1016.06), (2, 1852.23)]
+
+
 def test_parse_perf_csv_without_server_columns(tmp_path: Path) -> None:
     report = tmp_path / "report.csv"
     report.write_text(
