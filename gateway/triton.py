@@ -228,10 +228,6 @@ class TritonGateway:
     def _connect(address: str) -> grpcclient.InferenceServerClient:
         return grpcclient.InferenceServerClient(url=address)
 
-    @property
-    def replicas(self) -> ReplicaSet[grpcclient.InferenceServerClient]:
-        return self._replicas
-
     async def close(self) -> None:
         await self._replicas.close()
 
@@ -339,6 +335,7 @@ class TritonGateway:
             tensor.set_data_from_numpy(array)
             request_inputs.append(tensor)
         wanted = list(outputs or model.output_names)
+        requested = [grpcclient.InferRequestedOutput(name) for name in wanted]
         tried: set[str] = set()
         failure = "no Triton replica serves it now"
         while (replica := self._replicas.pick(model.name, model.version, tried)) is not None:
@@ -350,7 +347,7 @@ class TritonGateway:
                     model.name,
                     request_inputs,
                     model_version=str(model.version),
-                    outputs=[grpcclient.InferRequestedOutput(name) for name in wanted],
+                    outputs=requested,
                     client_timeout=self._timeout_s,
                 )
             except InferenceServerException as exc:

@@ -89,9 +89,9 @@ class Replica(Generic[ClientT]):
     last_error: str = ""
 
     def serves(self, model: str, version: int, now: float) -> bool:
+        # ``reachable`` is False until an index answers after ``ejected_until``.
         return (
             self.reachable
-            and now >= self.ejected_until
             and version in self.ready.get(model, ())
             and self.failing.get((model, version), 0.0) <= now
         )
@@ -152,11 +152,11 @@ class ReplicaSet(Generic[ClientT]):
 
     def indexed(self, replica: Replica[ClientT], ready: dict[str, frozenset[int]]) -> None:
         """Its repository index answered: it is reachable again once its ejection ran out."""
+        now = self._clock()
         replica.ready = ready
-        replica.reachable = self._clock() >= replica.ejected_until
+        replica.reachable = now >= replica.ejected_until
         if replica.reachable:
             replica.last_error = ""
-        now = self._clock()
         replica.failing = {key: until for key, until in replica.failing.items() if until > now}
 
     def unreachable(self, replica: Replica[ClientT], reason: str) -> None:
@@ -203,10 +203,9 @@ class ReplicaSet(Generic[ClientT]):
 
     def health(self) -> dict[str, str]:
         """Each replica as /ready reports it: "up", or why it is out."""
-        now = self._clock()
         return {
             replica.address: "up"
-            if replica.reachable and now >= replica.ejected_until
+            if replica.reachable
             else f"out: {replica.last_error or 'not indexed yet'}"
             for replica in self._replicas.values()
         }

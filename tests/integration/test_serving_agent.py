@@ -74,18 +74,6 @@ def _metric(agent: RunningAgent, line_start: str) -> float:
     return sum(values)
 
 
-def _ready_versions(triton: TritonServer, model: str = MODEL) -> set[int]:
-    client = httpclient.InferenceServerClient(triton.http_url)
-    try:
-        return {
-            int(entry["version"])
-            for entry in client.get_model_repository_index()
-            if entry["name"] == model and entry.get("state") == "READY"
-        }
-    finally:
-        client.close()
-
-
 def _infer(triton: TritonServer, version: int, model: str = MODEL) -> bool:
     client = httpclient.InferenceServerClient(triton.http_url, network_timeout=5)
     tensor = httpclient.InferInput("features", [1, 6], "FP32")
@@ -151,7 +139,7 @@ def served(tools: ServingTools, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_it_loads_exactly_the_manifests_versions(served: Served) -> None:
     wait_until(lambda: _ready(served.agent)[0] == 200, 120, "agent ready")
-    assert _ready_versions(served.triton) == {1, 3}
+    assert served.triton.ready_versions(MODEL) == {1, 3}
     _, body = _ready(served.agent)
     assert body["models"][MODEL]["ready_versions"] == [1, 3]
     assert _metric(served.agent, "trademaster_serving_agent_converged") == 1
@@ -160,7 +148,7 @@ def test_it_loads_exactly_the_manifests_versions(served: Served) -> None:
 
 def test_it_follows_a_manifest_change(served: Served) -> None:
     publish_served(served.repo, {MODEL: [2, 3]})
-    wait_until(lambda: _ready_versions(served.triton) == {2, 3}, 60, "versions 2 and 3 served")
+    wait_until(lambda: served.triton.ready_versions(MODEL) == {2, 3}, 60, "versions 2 and 3 served")
     wait_until(
         lambda: (
             _ready(served.agent) == (200, _ready(served.agent)[1])
@@ -210,7 +198,7 @@ def test_a_model_with_one_version_is_healed_too(served: Served) -> None:
     print(f"{SINGLE} v1 healed {healed_after:.1f} s after its process was killed")
     assert "1" in seen_unready["models"][SINGLE]["failing_versions"]
     assert healed_after <= HEAL_DEADLINE_S, f"healed after {healed_after:.1f} s"
-    assert _ready_versions(served.triton, SINGLE) == {1}
+    assert served.triton.ready_versions(SINGLE) == {1}
 
 
 def test_a_model_triton_refuses_leaves_it_not_converged(served: Served) -> None:

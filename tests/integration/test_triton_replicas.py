@@ -94,18 +94,6 @@ def _agent_ready(agent: RunningAgent) -> bool:
         return False
 
 
-def _ready_versions(triton: TritonServer) -> set[int]:
-    client = httpclient.InferenceServerClient(triton.http_url)
-    try:
-        return {
-            int(entry["version"])
-            for entry in client.get_model_repository_index()
-            if entry["name"] == MODEL and entry.get("state") == "READY"
-        }
-    finally:
-        client.close()
-
-
 def _inferences(triton: TritonServer) -> int:
     client = httpclient.InferenceServerClient(triton.http_url)
     try:
@@ -202,7 +190,7 @@ def test_load_over_replicas_survives_a_kill_a_promotion_and_a_new_replica(fleet:
             publish_served(fleet.repo, {MODEL: [2]})
             live = fleet.pods[1:]
             await _until(
-                lambda: all(_ready_versions(pod.triton) == {2} for pod in live),
+                lambda: all(pod.triton.ready_versions(MODEL) == {2} for pod in live),
                 60,
                 "version 1 unloaded everywhere",
             )
@@ -231,7 +219,7 @@ def test_load_over_replicas_survives_a_kill_a_promotion_and_a_new_replica(fleet:
     assert {version for at, version in load.answers if at > retired} == {2}
     # Every live replica ends on the same versions, and each took calls.
     live = fleet.pods[1:]
-    assert all(_ready_versions(pod.triton) == {2} for pod in live)
+    assert all(pod.triton.ready_versions(MODEL) == {2} for pod in live)
     assert all(_inferences(pod.triton) > 0 for pod in live)
     health = triton.replica_health()
     assert health[fleet.pods[0].triton.grpc_url].startswith("out: ")

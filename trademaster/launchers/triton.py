@@ -192,6 +192,15 @@ class TritonServer(ManagedServer):
     def is_model_ready(self, name: str, version: str = "") -> bool:
         return is_model_ready(self.http_url, name, version)
 
+    def ready_versions(self, name: str) -> set[int]:
+        """The versions of `name` its repository index reports READY."""
+        with _http_client(self.http_url, timeout_s=5.0) as client:
+            return {
+                int(entry["version"])
+                for entry in client.get_model_repository_index()
+                if entry["name"] == name and entry.get("state") == "READY"
+            }
+
     def load_model(self, name: str) -> None:
         """Load (or reload, picking up new versions and config) `name`; returns once ready."""
         with _http_client(self.http_url) as client:
