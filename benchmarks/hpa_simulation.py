@@ -12,6 +12,12 @@ What is modelled, after the controller's documented behaviour
   metrics server: about 30 s; a Prometheus ``rate(...[2m])`` through prometheus-adapter:
   2 minutes), so it lags the demand and never exceeds what ready pods can do (a saturated pod
   shows 100%, not the demand it drops);
+- a queue-time metric (Triton's seconds per request in its queues, an External metric with a
+  ``Value`` target: the fleet's figure, not a per-pod average) follows the load offered to
+  each ready pod through an M/M/1 queue (``QueueTime``): waits grow as ``u / (mu (1 - u))``
+  with the pods' utilisation ``u`` and reach a ceiling (the callers' timeout) at saturation.
+  Its proposal is ``ceil(current * observed / target)`` with no idle-pod correction, as the
+  controller computes it for External Value metrics;
 - stabilisation: a scale-down takes the largest proposal of the last
   ``scaleDown.stabilizationWindowSeconds``, a scale-up the smallest of its window;
 - rate policies: per ``periodSeconds``, ``Pods`` adds or removes at most ``value`` pods and
@@ -55,14 +61,45 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class QueueTime:
+    """Mean seconds a request waits in a pod's queue, as an M/M/1 queue of a pod serving
+    ``capacity_per_s`` requests a second at most; a saturated pod shows ``ceiling_s`` (the
+    callers give up after that long)."""
+
+    capacity_per_s: float
+    ceiling_s: float
+
+    def wait_s(self, offered: float) -> float:
+        """The wait at ``offered`` load per pod, as a share of its capacity."""
+        if offered >= 1.0:
+            return self.ceiling_s
+        return min(self.ceiling_s, offered / (self.capacity_per_s * (1.0 - offered)))
+
+    def utilization_at(self, wait_s: float) -> float:
+        """The utilisation at which the wait is ``wait_s`` (the inverse of ``wait_s``)."""
+        scaled = wait_s * self.capacity_per_s
+        return scaled / (1.0 + scaled)
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric of the HPA, in units of a pod's capacity: a pod serving at capacity shows
-    ``at_capacity`` (CPU utilisation: 100 (%) of its request; predictions/s: the rate)."""
+    ``at_capacity`` (CPU utilisation: 100 (%) of its request; predictions/s: the rate). With
+    ``queue``, the metric is the fleet's queue time (a ``Value`` target) instead."""
 
     name: str
-    target: float  # averageUtilization or averageValue
+    target: float  # averageUtilization, averageValue or (with queue) value
     at_capacity: float
     window_s: int  # what the metric averages over (its lag)
+    queue: QueueTime | None = None
+
+    def observe(self, utilization: Sequence[float], offered: Sequence[float]) -> float:
+        """The metric over its window, from per-second utilisation and offered load per pod."""
+        if self.queue is not None:
+            recent = offered[-self.window_s :]
+            return sum(self.queue.wait_s(load) for load in recent) / len(recent)
+        recent = utilization[-self.window_s :]
+        return sum(recent) / len(recent) * self.at_capacity
 
 
 @dataclass(frozen=True)
@@ -97,13 +134,16 @@ def hpa_spec(
     manifest: Mapping[str, Any],
     capacity: Mapping[str, float],
     windows_s: Mapping[str, int],
+    queues: Mapping[str, QueueTime] | None = None,
 ) -> HpaSpec:
     """An ``autoscaling/v2`` HPA document as an ``HpaSpec``. ``capacity[name]``: what one pod
     at capacity shows for the metric ``name`` ("cpu" for the Resource metric); ``windows_s``:
-    how long each metric averages over."""
+    how long each metric averages over; ``queues[name]``: the queue model of a queue-time
+    metric with a ``Value`` target (the only Value targets replayed)."""
     spec = manifest["spec"]
     metrics = []
     for entry in spec["metrics"]:
+        queue = None
         if entry["type"] == "Resource":
             name, target = entry["resource"]["name"], entry["resource"]["target"]
             value = float(target["averageUtilization"])
@@ -111,9 +151,18 @@ def hpa_spec(
             # An External AverageValue proposes ceil(total / target): what a Pods metric
             # proposes when pods not ready count as idle (only ready pods serve).
             source = entry[entry["type"].lower()]
-            name, value = source["metric"]["name"], float(str(source["target"]["averageValue"]))
+            name, value = source["metric"]["name"], quantity(source["target"]["averageValue"])
+        elif entry["type"] == "External" and entry["external"]["metric"]["name"] in (queues or {}):
+            name = entry["external"]["metric"]["name"]
+            value, queue = quantity(entry["external"]["target"]["value"]), (queues or {})[name]
         else:
-            raise ValueError(f"metric {entry!r} is not simulated (only average targets are)")
+            raise ValueError(
+                f"metric {entry!r} is not simulated (average targets are, and Value targets of "
+                "a metric given a queue model)"
+            )
+        if queue is not None:
+            metrics.append(Metric(name, value, queue.ceiling_s, int(windows_s[name]), queue))
+            continue
         if name not in capacity or name not in windows_s:
             raise ValueError(f"no capacity or window given for the HPA's metric {name!r}")
         metrics.append(Metric(name, value, float(capacity[name]), int(windows_s[name])))
@@ -125,6 +174,12 @@ def hpa_spec(
         _rules(behavior.get("scaleUp"), 0, DEFAULT_SCALE_UP),
         _rules(behavior.get("scaleDown"), DEFAULT_SCALE_DOWN_WINDOW_S, DEFAULT_SCALE_DOWN),
     )
+
+
+def quantity(value: object) -> float:
+    """A Kubernetes quantity as a number: ``5m`` is 0.005, ``400`` is 400."""
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def _averaged(entry: Mapping[str, Any]) -> bool:
@@ -148,6 +203,15 @@ def proposal(current: int, ready: int, observed: float, target: float) -> int:
     # The controller works in milli-units: 10 pods at 7% of a 70% target are 1 pod, not
     # the 2 that float rounding (1.0000000000000002) would give.
     return _ceil(ready * ratio) if ratio < 1.0 else _ceil(current * ratio)
+
+
+def value_proposal(current: int, observed: float, target: float) -> int:
+    """An External ``Value`` metric's replica count: ``ceil(current * observed / target)``
+    outside the tolerance; the fleet's figure, so no pod counts as idle."""
+    ratio = observed / target
+    if abs(ratio - 1.0) <= TOLERANCE:
+        return current
+    return _ceil(current * ratio)
 
 
 def _ceil(value: float) -> int:
@@ -175,12 +239,14 @@ def _limit(
 
 @dataclass
 class Timeline:
-    """Per second: the demand, the replicas the HPA set, the ready ones, what they served."""
+    """Per second: the demand, the replicas the HPA set, the ready ones, what they served,
+    and each metric as the HPA last saw it (from its first sync)."""
 
     demand: list[float] = field(default_factory=list)
     desired: list[int] = field(default_factory=list)
     ready: list[int] = field(default_factory=list)
     served: list[float] = field(default_factory=list)
+    observed: dict[str, list[float]] = field(default_factory=dict)
 
     def summary(self, capacity_per_pod: float) -> dict[str, float]:
         unmet = [d - s for d, s in zip(self.demand, self.served, strict=True)]
@@ -209,7 +275,10 @@ def simulate(
     serves at most ``capacity_per_pod`` and becomes ready ``start_s`` after it is asked for."""
     replicas = max(spec.min_replicas, initial_replicas or spec.min_replicas)
     ready_at: list[float] = [-math.inf] * replicas  # one entry per pod, oldest first
-    served_per_pod: deque[float] = deque(maxlen=max(m.window_s for m in spec.metrics))
+    longest = max(m.window_s for m in spec.metrics)
+    served_per_pod: deque[float] = deque(maxlen=longest)
+    offered_per_pod: deque[float] = deque(maxlen=longest)
+    last_seen = {metric.name: 0.0 for metric in spec.metrics}
     recommendations: deque[tuple[float, int]] = deque()
     changes: deque[tuple[float, int]] = deque()
     horizon = max(p.period_s for p in (*spec.scale_up.policies, *spec.scale_down.policies))
@@ -220,12 +289,17 @@ def simulate(
         ready = sum(1 for at in ready_at if at <= now)
         served = min(wanted, ready * capacity_per_pod)
         served_per_pod.append(served / ready / capacity_per_pod if ready else 0.0)
+        offered_per_pod.append(wanted / ready / capacity_per_pod if ready else math.inf)
         if second % sync_s == 0 and second > 0:
             proposals = []
             for metric in spec.metrics:
-                recent = list(served_per_pod)[-metric.window_s :]
-                observed = sum(recent) / len(recent) * metric.at_capacity
-                proposals.append(proposal(replicas, ready, observed, metric.target))
+                observed = metric.observe(list(served_per_pod), list(offered_per_pod))
+                last_seen[metric.name] = observed
+                proposals.append(
+                    value_proposal(replicas, observed, metric.target)
+                    if metric.queue is not None
+                    else proposal(replicas, ready, observed, metric.target)
+                )
             wanted_replicas = max(proposals)
             recommendations.append((now, wanted_replicas))
             while recommendations and now - recommendations[0][0] > keep:
@@ -250,6 +324,8 @@ def simulate(
         timeline.desired.append(replicas)
         timeline.ready.append(ready)
         timeline.served.append(served)
+        for name, value in last_seen.items():
+            timeline.observed.setdefault(name, []).append(value)
     return timeline
 
 

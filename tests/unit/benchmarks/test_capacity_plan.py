@@ -19,6 +19,8 @@ from benchmarks.capacity_plan import (
     pods_for,
     production_hpa,
     spec_for,
+    triton_measured,
+    triton_spec_for,
 )
 
 
@@ -68,8 +70,33 @@ def test_the_production_hpa_is_replayed_with_both_metrics() -> None:
     }
 
 
-def test_the_plan_writes_its_page_and_plot(tmp_path: Path) -> None:
+def test_a_replica_serving_every_model_alike_costs_each_its_share(tmp_path: Path) -> None:
+    path = tmp_path / "models.json"
+    rows = [{"model": "a", "triton_c8_per_s": 1000.0}, {"model": "b", "triton_c8_per_s": 250.0}]
+    path.write_text(json.dumps({"measured_at": "2026-12-01T00:00", "results": rows}))
+
+    found = triton_measured(path)
+
+    # Half the requests at 1 ms, half at 4 ms: 2.5 ms each on average, 400 a second.
+    assert found.mixed_per_replica == pytest.approx(400.0)
+    path.write_text(json.dumps({"measured_at": "x", "results": [{"model": "a"}]}))
+    with pytest.raises(SystemExit, match="benchmarks.models"):
+        triton_measured(path)
+
+
+def test_the_production_triton_hpa_is_replayed_on_queue_time() -> None:
+    spec = triton_spec_for(production_hpa("triton"), per_replica=1000)
+    (metric,) = spec.metrics
+    assert (spec.min_replicas, spec.max_replicas) == (3, 20)
+    assert metric.name == "triton_queue_seconds_per_request"
+    assert metric.target == 0.005
+    assert metric.queue is not None and metric.queue.capacity_per_s == 1000
+
+
+def test_the_plan_writes_its_page_and_plots(tmp_path: Path) -> None:
     capacity_plan.main(["--out", str(tmp_path)])
     text = (tmp_path / "CAPACITY_PLAN.md").read_text()
     assert "| 100K concurrent users, one request each per 30 s | 3,333 |" in text
+    assert "## The Triton HPA on the same ramp (simulated)" in text
     assert (tmp_path / "capacity_plan.png").stat().st_size > 10_000
+    assert (tmp_path / "capacity_plan_triton.png").stat().st_size > 10_000

@@ -13,10 +13,13 @@ from benchmarks.hpa_simulation import (
     HpaSpec,
     Metric,
     Policy,
+    QueueTime,
     Rules,
     hpa_spec,
     proposal,
+    quantity,
     simulate,
+    value_proposal,
 )
 from trademaster.settings import PROJECT_ROOT
 
@@ -122,9 +125,8 @@ def test_the_gateways_manifest_is_read_as_written() -> None:
         hpa_spec(manifest, capacity={}, windows_s={})
 
 
-def test_an_external_average_is_replayed_per_pod_and_a_value_target_is_refused() -> None:
-    """The production gateway's predictions/s is an External AverageValue (total / replicas);
-    Triton's queue time is an External Value, which this per-pod replay cannot model."""
+def test_an_external_average_is_replayed_per_pod() -> None:
+    """The production gateway's predictions/s is an External AverageValue (total / replicas)."""
     gateway = yaml.safe_load(
         (PROJECT_ROOT / "k8s/overlays/production/gateway-hpa.yaml").read_text()
     )
@@ -135,6 +137,63 @@ def test_an_external_average_is_replayed_per_pod_and_a_value_target_is_refused()
         windows_s={"cpu": 30, "gateway_predictions_per_second": 120},
     )
     assert Metric("gateway_predictions_per_second", 400, 600, 120) in spec.metrics
+
+
+def test_tritons_queue_time_is_a_value_target_replayed_through_its_queue_model() -> None:
     triton = yaml.safe_load((PROJECT_ROOT / "k8s/base/triton/hpa.yaml").read_text())
-    with pytest.raises(ValueError, match="only average targets"):
+    with pytest.raises(ValueError, match="Value targets of a metric given a queue model"):
         hpa_spec(triton, capacity={}, windows_s={})
+
+    queue = QueueTime(capacity_per_s=1000, ceiling_s=2.0)
+    spec = hpa_spec(
+        triton,
+        capacity={},
+        windows_s={"triton_queue_seconds_per_request": 60},
+        queues={"triton_queue_seconds_per_request": queue},
+    )
+
+    (metric,) = spec.metrics
+    assert (metric.target, metric.window_s, metric.queue) == (0.005, 60, queue)
+    assert (spec.min_replicas, spec.max_replicas) == (3, 20)
+    assert spec.scale_down.window_s == 600
+
+
+def test_quantities_read_as_kubernetes_writes_them() -> None:
+    assert quantity("5m") == 0.005
+    assert quantity("400") == 400
+    assert quantity(70) == 70
+
+
+def test_the_queue_waits_as_an_mm1_queue_up_to_its_ceiling() -> None:
+    queue = QueueTime(capacity_per_s=1000, ceiling_s=2.0)
+    assert queue.wait_s(0.5) == pytest.approx(0.001)  # 0.5 / (1000 * 0.5)
+    assert queue.wait_s(0.9) == pytest.approx(0.009)
+    assert queue.wait_s(1.0) == queue.wait_s(math.inf) == 2.0
+    assert queue.wait_s(0.99999) == 2.0  # 100 s, past the ceiling
+    assert queue.utilization_at(queue.wait_s(0.85)) == pytest.approx(0.85)
+
+
+def test_a_value_proposal_scales_the_whole_fleet_by_the_ratio() -> None:
+    assert value_proposal(current=3, observed=0.0355, target=0.005) == 22  # ceil(3 * 7.1)
+    assert value_proposal(current=3, observed=0.0054, target=0.005) == 3  # within 10%
+    assert value_proposal(current=10, observed=0.0002, target=0.005) == 1
+
+
+def test_queue_time_drives_replicas_up_when_pods_saturate_and_down_after_the_window() -> None:
+    queue = QueueTime(capacity_per_s=100, ceiling_s=2.0)
+    spec = _spec(
+        min_replicas=2,
+        max_replicas=20,
+        metrics=(Metric("queue", target=0.005, at_capacity=2.0, window_s=15, queue=queue),),
+        scale_down=Rules(60, (Policy("Percent", 100, 15),)),
+    )
+    demand = [50.0] * 120 + [190.0] * 300 + [50.0] * 300  # 2 pods: 25%, then 95%, then 25%
+
+    timeline = simulate(spec, demand, capacity_per_pod=100, start_s=10)
+
+    assert timeline.desired[119] == 2  # 1.7 ms at 25%: scaled down to the floor
+    assert max(timeline.desired[120:420]) > 2  # 95%: 95 ms, far above 5 ms
+    # The sync at 120 s saw the window's 14 s at 25% and its first second at 95%.
+    seen = (14 * queue.wait_s(0.25) + queue.wait_s(0.95)) / 15
+    assert timeline.observed["queue"][125] == pytest.approx(seen)
+    assert timeline.desired[-1] == 2  # back to the floor once the window has passed
