@@ -220,6 +220,7 @@ class TritonGateway:
         self._timeout_s = timeout_s
         self._configs: dict[str, dict[str, Any]] = {}
         self._versions_seen: dict[str, tuple[int, ...]] = {}
+        self._reported_replicas: set[str] = set()  # the labels of ml_triton_replica_up
         # The served models built from each config, reused until the config is re-read (their
         # parsed parameters are cached on them; rebuilding on every refresh would redo it).
         self._served: dict[str, tuple[dict[str, Any], dict[int, ServedModel]]] = {}
@@ -263,6 +264,7 @@ class TritonGateway:
                     if state == "READY" or name not in states:
                         states[name] = state
             metrics.TRITON_REPLICA_UP.labels(replica.address).set(1 if replica.reachable else 0)
+        self._forget_gone_replicas({replica.address for replica in replicas})
         if not ready_on:
             raise failure or InferenceServerException("no Triton replica is configured")
         entries = []
@@ -276,6 +278,13 @@ class TritonGateway:
             entry = await self._entry(name, state, versions, default, source)
             entries.append(entry)
         return entries
+
+    def _forget_gone_replicas(self, current: set[str]) -> None:
+        """Drops the up series of replicas the set no longer has (scaled in), so that the
+        gauge lists the replicas the gateway calls, not every pod it ever saw."""
+        for address in self._reported_replicas - current:
+            metrics.TRITON_REPLICA_UP.remove(address)
+        self._reported_replicas = current
 
     async def _entry(
         self,

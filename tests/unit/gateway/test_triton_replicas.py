@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 from tritonclient.utils import InferenceServerException
 
 from gateway.catalog import ModelCatalog
@@ -81,10 +82,13 @@ class Replica:
 
 
 class Cluster:
-    def __init__(self, *versions: set[int], url: str = "", eject_s: float = 5.0) -> None:
+    def __init__(
+        self, *versions: set[int], url: str = "", eject_s: float = 5.0, subnet: str = "10.0.0"
+    ) -> None:
         self.clock = Clock()
+        self.subnet = subnet
         self.replicas = {
-            f"10.0.0.{i + 1}:8001": Replica(f"10.0.0.{i + 1}:8001", v)
+            f"{subnet}.{i + 1}:8001": Replica(f"{subnet}.{i + 1}:8001", v)
             for i, v in enumerate(versions)
         }
         self.dns: list[str] | Exception = list(self.replicas)
@@ -103,7 +107,7 @@ class Cluster:
         return list(self.dns)
 
     def replica(self, n: int) -> Replica:
-        return self.replicas[f"10.0.0.{n}:8001"]
+        return self.replicas[f"{self.subnet}.{n}:8001"]
 
     def calls(self) -> Counter[int]:
         return Counter({n + 1: len(r.calls) for n, r in enumerate(self.replicas.values())})
@@ -299,8 +303,9 @@ def test_a_version_just_unloaded_goes_to_a_replica_that_still_has_it() -> None:
 
 
 def test_a_dns_name_follows_the_pods_it_resolves_to() -> None:
-    cluster = Cluster({1}, {1}, {1}, url="dns:///triton-pods:8001")
-    cluster.dns = ["10.0.0.1:8001", "10.0.0.2:8001"]
+    # Addresses of this test only: the up gauge is the process's, shared with other tests.
+    cluster = Cluster({1}, {1}, {1}, url="dns:///triton-pods:8001", subnet="10.9.0")
+    cluster.dns = ["10.9.0.1:8001", "10.9.0.2:8001"]
     _infer(cluster, times=4)
     assert cluster.calls() == Counter({1: 2, 2: 2, 3: 0})
 
@@ -312,8 +317,21 @@ def test_a_dns_name_follows_the_pods_it_resolves_to() -> None:
     _infer(cluster, times=3)  # the last addresses are kept
     assert set(cluster.triton.replica_health()) == set(cluster.replicas)
 
-    cluster.dns = ["10.0.0.2:8001"]  # scaled in
+    assert _up_series("10.9.0.") == dict.fromkeys(cluster.replicas, 1.0)
+
+    cluster.dns = ["10.9.0.2:8001"]  # scaled in
     _infer(cluster, times=2)
-    assert set(cluster.triton.replica_health()) == {"10.0.0.2:8001"}
+    assert set(cluster.triton.replica_health()) == {"10.9.0.2:8001"}
     assert cluster.replica(1).closed
     assert cluster.replica(3).closed
+    assert _up_series("10.9.0.") == {"10.9.0.2:8001": 1.0}  # the gone pods' series go
+
+
+def _up_series(subnet: str) -> dict[str, float]:
+    return {
+        sample.labels["replica"]: sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "ml_triton_replica_up"
+        for sample in metric.samples
+        if sample.labels["replica"].startswith(subnet)
+    }
