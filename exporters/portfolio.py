@@ -5,8 +5,10 @@ A version folder holds `model.py` (`exporters/backends/portfolio_model.py`) and
 registry), which imports only numpy. Before anything is written, that file is run on problems
 the training suite did not use and compared with scipy (the same tolerances as promotion).
 
-Batching: `max_batch_size: 0`. One request is one portfolio; n differs between requests and
-each solve is its own iterative problem, so a dynamic batch could only join requests of equal
+Batching: one request carries up to `MAX_PORTFOLIOS` portfolios, padded to one width with a
+`holdings` count per row (`exporters/backends/portfolio_model.py`), so the gateway answers a
+batch of portfolios with one call. Triton's dynamic batcher is left off: n differs between
+requests and each solve is its own iterative problem, so it could only join requests of equal
 n and would save no work. Concurrency comes from instances (separate stub processes).
 """
 
@@ -42,20 +44,26 @@ EXPORT_CHECK_CASES = 24
 # Seed offset so the export check uses problems the training suite did not.
 EXPORT_CHECK_SEED_OFFSET = 1_000
 
+# Portfolios per request: a gateway batch of more is sent in calls of this many.
+MAX_PORTFOLIOS = 64
+# Dims without the batch dimension (one row per portfolio).
 INPUTS = (
     TensorSpec("expected_returns", "FP32", (-1,)),
     TensorSpec("covariance", "FP32", (-1, -1)),
+    TensorSpec("holdings", "INT32", (1,)),
     TensorSpec("max_weight", "FP32", (1,)),
     TensorSpec("risk_aversion", "FP32", (1,)),
 )
-# Omitted optional inputs take the config's default_* parameters.
-OPTIONAL_INPUTS = frozenset({"max_weight", "risk_aversion"})
-OUTPUTS = (TensorSpec("weights", "FP32", (-1,)),)
+# Omitted optional inputs (or a row's NaN) take the config's default_* parameters; omitted
+# holdings: every row is n wide.
+OPTIONAL_INPUTS = frozenset({"holdings", "max_weight", "risk_aversion"})
+OUTPUTS = (TensorSpec("weights", "FP32", (-1,)), TensorSpec("error", "BYTES", (1,)))
 
 CPU_HEADER = (
-    "# portfolio-optimizer on CPU: python backend, numpy solver, one portfolio per request.",
-    "# max_batch_size 0: n differs between requests and every solve is its own iterative",
-    "# problem, so dynamic batching could only join equal-n requests and would save no work.",
+    "# portfolio-optimizer on CPU: python backend, numpy solver, up to max_batch_size",
+    "# portfolios per request (padded to one width; holdings counts each row's real entries).",
+    "# No dynamic batching: n differs between requests and every solve is its own iterative",
+    "# problem, so the batcher could only join equal-n requests and would save no work.",
 )
 GPU_HEADER = (
     "# portfolio-optimizer on GPU nodes (--model-config-name=gpu): the same python backend,",
@@ -128,7 +136,7 @@ def render_config(spec: PortfolioServingSpec, header: tuple[str, ...], instances
                 *header,
                 f"name: {_quote(spec.name)}",
                 'backend: "python"',
-                "max_batch_size: 0",
+                f"max_batch_size: {MAX_PORTFOLIOS}",
                 "version_policy: { latest: { num_versions: 1 } }",
             ]
         ),

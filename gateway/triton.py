@@ -106,6 +106,10 @@ class ServedModel:
             raise ContractError(f"{self.name}: {Parameter.INTERVAL} is not a number") from None
 
 
+# The input of a batched portfolio optimizer counting each padded row's real holdings.
+PORTFOLIO_HOLDINGS = "holdings"
+
+
 def _check_values(model: ServedModel) -> None:
     """Parses what the gateway reads of ``model``'s task now, so a malformed value fails
     the model's load (ContractError) rather than a request."""
@@ -121,9 +125,17 @@ def _check_values(model: ServedModel) -> None:
             )
     if model.task in _LABELLED and not model.class_labels:
         raise ContractError(f"{model.name}: {Parameter.CLASS_LABELS} is empty")
-    if model.task is TaskKind.PORTFOLIO_OPTIMIZATION and model.max_batch_size != 0:
-        # Its inputs have no batch dimension: splitting a batch would split a portfolio.
-        raise ContractError(f"{model.name}: a {model.task} model needs max_batch_size 0")
+    if (
+        model.task is TaskKind.PORTFOLIO_OPTIMIZATION
+        and model.max_batch_size != 0
+        and PORTFOLIO_HOLDINGS not in model.input_names
+    ):
+        # A batch dimension is one row per portfolio, padded: without a count of each row's
+        # holdings the padding would be taken for holdings.
+        raise ContractError(
+            f"{model.name}: a {model.task} model taking batches needs a "
+            f"{PORTFOLIO_HOLDINGS!r} input (or max_batch_size 0: one portfolio per call)"
+        )
     if model.task is TaskKind.REGRESSION_INTERVAL:
         steps, features = model.window_shape
         if steps < 1 or features < 1:

@@ -1,6 +1,11 @@
 """Portfolio weights (portfolio-optimizer): holdings in; expected returns from the
 price-prediction-lstm forecasts and a shrunk covariance of the same windows' returns go to
-the optimizer; weights out, with the portfolio return's interval from the forecasts'."""
+the optimizer; weights out, with the portfolio return's interval from the forecasts'.
+
+A batch of portfolios is one forecast of all their distinct holdings and one optimizer call
+(in calls of its ``max_batch_size`` portfolios), padded to the widest portfolio with a
+``holdings`` count per row; a version exported before the optimizer took batches
+(``max_batch_size`` 0) is called once per portfolio."""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from trademaster.portfolio.covariance import covariance_from_returns
 FORECAST_MODEL = ModelName.PRICE
 LOG_RETURN_COLUMN = 0  # of the price window: see trademaster/features/price_window.py
 WEIGHTS = "weights"
+ERROR = "error"
 
 
 class PortfolioAllocation:
@@ -136,28 +142,87 @@ class PortfolioAllocation:
     async def infer(
         self, ctx: Context, model: ServedModel, prepared: Sequence[Prepared]
     ) -> list[Answer | GatewayError]:
+        size = model.max_batch_size
+        if size <= 0:
+            return [await self._infer_one(ctx, model, item) for item in prepared]
         answers: list[Answer | GatewayError] = []
-        for item in prepared:  # max_batch_size 0: one portfolio per call
-            try:
-                outputs = await infer_batched(ctx, model, item.inputs, [WEIGHTS])
-            except InvalidRequest as exc:
-                answers.append(exc)
-                continue
-            weights = outputs[WEIGHTS].reshape(-1)
-            lower = float(np.dot(weights, item.extra["lower"]))
-            upper = float(np.dot(weights, item.extra["upper"]))
-            answers.append(
-                {
-                    "prediction": {
-                        symbol: float(weight)
-                        for symbol, weight in zip(item.extra["symbols"], weights, strict=True)
-                    },
-                    # The portfolio's next-period log return: each holding's interval,
-                    # weighted (a conservative bound: it assumes the errors move together).
-                    "confidence": {"level": item.extra["level"], "lower": lower, "upper": upper},
-                }
-            )
+        for start in range(0, len(prepared), size):
+            answers += await self._infer_batch(ctx, model, prepared[start : start + size])
         return answers
+
+    @staticmethod
+    async def _infer_batch(
+        ctx: Context, model: ServedModel, batch: Sequence[Prepared]
+    ) -> list[Answer | GatewayError]:
+        """One call for ``batch``: a refused row carries its reason in ``error`` (a call of
+        one portfolio is refused as a whole, which is then that portfolio's error)."""
+        try:
+            outputs = await ctx.triton.infer(model, padded_inputs(batch), [WEIGHTS, ERROR])
+        except InvalidRequest as exc:
+            return [exc] * len(batch)
+        refusals = outputs[ERROR].reshape(-1)
+        answers: list[Answer | GatewayError] = []
+        for row, item in enumerate(batch):
+            if refusals[row]:
+                answers.append(InvalidRequest(f"{model.name}: {_text(refusals[row])}"))
+                continue
+            holdings = len(item.extra["symbols"])
+            answers.append(_answer(item, outputs[WEIGHTS][row, :holdings]))
+        return answers
+
+    @staticmethod
+    async def _infer_one(ctx: Context, model: ServedModel, item: Prepared) -> Answer | GatewayError:
+        """A version taking one portfolio per call: unpadded inputs, refusals as errors."""
+        try:
+            outputs = await infer_batched(ctx, model, item.inputs, [WEIGHTS])
+        except InvalidRequest as exc:
+            return exc
+        return _answer(item, outputs[WEIGHTS].reshape(-1))
+
+
+def padded_inputs(prepared: Sequence[Prepared]) -> dict[str, np.ndarray]:
+    """The portfolios as one batch: each row padded with zeros to the widest, ``holdings``
+    saying how many entries are real, and NaN where a request left max_weight or
+    risk_aversion to the model's default."""
+    width = max(len(item.inputs["expected_returns"]) for item in prepared)
+    rows = len(prepared)
+    expected = np.zeros((rows, width), np.float32)
+    covariance = np.zeros((rows, width, width), np.float32)
+    holdings = np.zeros((rows, 1), np.int32)
+    options = {name: np.full((rows, 1), np.nan, np.float32) for name in OPTIONS}
+    for row, item in enumerate(prepared):
+        count = len(item.inputs["expected_returns"])
+        expected[row, :count] = item.inputs["expected_returns"]
+        covariance[row, :count, :count] = item.inputs["covariance"]
+        holdings[row, 0] = count
+        for name, values in options.items():
+            if name in item.inputs:
+                values[row, 0] = item.inputs[name][0]
+    inputs = {"expected_returns": expected, "covariance": covariance, "holdings": holdings}
+    # An option no request set is left out: the model's default for every row.
+    inputs.update({name: values for name, values in options.items() if not np.isnan(values).all()})
+    return inputs
+
+
+OPTIONS = ("max_weight", "risk_aversion")
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _answer(item: Prepared, weights: np.ndarray) -> Answer:
+    lower = float(np.dot(weights, item.extra["lower"]))
+    upper = float(np.dot(weights, item.extra["upper"]))
+    return {
+        "prediction": {
+            symbol: float(weight)
+            for symbol, weight in zip(item.extra["symbols"], weights, strict=True)
+        },
+        # The portfolio's next-period log return: each holding's interval, weighted (a
+        # conservative bound: it assumes the errors move together).
+        "confidence": {"level": item.extra["level"], "lower": lower, "upper": upper},
+    }
 
 
 def oldest_timestamps(windows: Sequence[Window]) -> dict[str, datetime]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from gateway.schemas import PredictResponse
 from tests.integration.stack import ADMIN_KEY, RISK_MODEL, Gateway, metric_total
 from tests.integration.test_gateway_predict import _recent_pairs
+from trademaster.launchers.triton import TritonServer
 from trademaster.settings import PipelineSettings
 
 pytestmark = pytest.mark.integration
@@ -222,6 +224,45 @@ def test_portfolio_weights_are_long_only_capped_and_fully_invested(gateway: Gate
     assert stale.status_code == 422
     assert "GOOG" in stale.json()["detail"]
     assert unknown.status_code == 404
+
+
+def test_a_batch_of_portfolios_is_one_forecast_and_one_optimizer_call(
+    gateway: Gateway, triton: TritonServer
+) -> None:
+    """20 portfolios of 2 to 6 holdings: Triton counts one forecaster and one optimizer
+    request (padded rows), and every portfolio is long only, capped and fully invested."""
+    symbols = [f"SYN{i:03d}" for i in range(1, 9)]
+    holdings = [symbols[i % 3 : i % 3 + 2 + i % 5] for i in range(20)]
+    caps = [0.9 - i / 100 for i in range(20)]  # distinct rows: no answer from the cache
+    rows = [
+        {"model_name": "portfolio-optimizer", "symbols": held, "max_weight": cap}
+        for held, cap in zip(holdings, caps, strict=True)
+    ]
+
+    def requests() -> dict[str, float]:
+        text = httpx.get(f"{triton.metrics_url}", timeout=10).text
+        return {
+            model: metric_total(text, "nv_inference_request_success", 0.0, model=model)
+            for model in ("portfolio-optimizer", "price-prediction-lstm")
+        }
+
+    before = requests()
+    with gateway.client() as client:
+        batch = client.post("/batch_predict", json={"rows": rows})
+    after = requests()
+
+    assert batch.status_code == 200, batch.text
+    answers = batch.json()["results"]
+    assert [answer["cached"] for answer in answers] == [False] * len(rows)
+    for held, cap, answer in zip(holdings, caps, answers, strict=True):
+        weights = answer["prediction"]
+        assert list(weights) == held
+        assert sum(weights.values()) == pytest.approx(1.0, abs=1e-5)
+        assert all(-1e-6 <= w <= cap + 1e-5 for w in weights.values())
+    assert {model: after[model] - before[model] for model in after} == {
+        "portfolio-optimizer": 1,
+        "price-prediction-lstm": 1,
+    }
 
 
 def test_every_answer_matches_the_documented_schema(gateway: Gateway) -> None:

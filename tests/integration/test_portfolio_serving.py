@@ -1,6 +1,6 @@
 """portfolio-optimizer end to end: validated and registered in MLflow, promoted, exported into a
 temporary repository and served by a real `tritonserver`, compared with scipy over gRPC and
-HTTP."""
+HTTP, one portfolio per request and many of different sizes in one (padded) request."""
 
 from __future__ import annotations
 
@@ -71,17 +71,35 @@ def _as_served(problem: PortfolioProblem) -> PortfolioProblem:
 
 
 def _inputs(problem: PortfolioProblem) -> Inputs:
+    """One portfolio: a batch of one row."""
     return {
-        "expected_returns": problem.expected_returns.astype(np.float32),
-        "covariance": problem.covariance.astype(np.float32),
-        "max_weight": np.array([problem.max_weight], dtype=np.float32),
-        "risk_aversion": np.array([problem.risk_aversion], dtype=np.float32),
+        "expected_returns": problem.expected_returns.astype(np.float32)[None],
+        "covariance": problem.covariance.astype(np.float32)[None],
+        "max_weight": np.array([[problem.max_weight]], dtype=np.float32),
+        "risk_aversion": np.array([[problem.risk_aversion]], dtype=np.float32),
     }
+
+
+def _batch(problems: list[PortfolioProblem]) -> Inputs:
+    """Several portfolios in one request, padded with zeros to the widest."""
+    width = max(problem.n for problem in problems)
+    inputs = {
+        "expected_returns": np.zeros((len(problems), width), np.float32),
+        "covariance": np.zeros((len(problems), width, width), np.float32),
+        "holdings": np.array([[problem.n] for problem in problems], np.int32),
+        "max_weight": np.array([[problem.max_weight] for problem in problems], np.float32),
+        "risk_aversion": np.array([[problem.risk_aversion] for problem in problems], np.float32),
+    }
+    for row, problem in enumerate(problems):
+        inputs["expected_returns"][row, : problem.n] = problem.expected_returns
+        inputs["covariance"][row, : problem.n, : problem.n] = problem.covariance
+    return inputs
 
 
 def _solve(protocol: TritonProtocol, url: str, inputs: Inputs) -> np.ndarray:
     (weights,) = triton_infer(protocol, url, MODEL_NAME, inputs, ("weights",))
-    return weights
+    assert weights.shape[0] == 1
+    return np.asarray(weights[0])
 
 
 async def _grpc_gather(url: str, requests: list[Inputs]) -> list[np.ndarray | Exception]:
@@ -90,7 +108,7 @@ async def _grpc_gather(url: str, requests: list[Inputs]) -> list[np.ndarray | Ex
 
         async def one(inputs: Inputs) -> np.ndarray:
             result = await client.infer(MODEL_NAME, triton_inputs(grpcaio, inputs))
-            return np.asarray(result.as_numpy("weights"))
+            return np.asarray(result.as_numpy("weights"))[0]
 
         return list(await asyncio.gather(*(one(r) for r in requests), return_exceptions=True))
 
@@ -119,10 +137,13 @@ def test_http_answers_match_scipy_on_20_random_problems(served: Served) -> None:
 
 def test_refused_requests_fail_alone_while_concurrent_good_ones_succeed(served: Served) -> None:
     goods = validation_problems(8, seed=7)
-    infeasible = {**_inputs(goods[0]), "max_weight": np.array([0.5 / goods[0].n], np.float32)}
-    mismatched = {**_inputs(goods[1]), "covariance": np.eye(goods[1].n + 1, dtype=np.float32)}
+    infeasible = {**_inputs(goods[0]), "max_weight": np.array([[0.5 / goods[0].n]], np.float32)}
+    mismatched = {
+        **_inputs(goods[1]),
+        "covariance": np.eye(goods[1].n + 1, dtype=np.float32)[None],
+    }
     with_nan = _inputs(goods[2])
-    with_nan["expected_returns"][0] = np.nan
+    with_nan["expected_returns"][0, 0] = np.nan
     requests = [_inputs(p) for p in goods[:4]] + [infeasible, mismatched, with_nan]
     requests += [_inputs(p) for p in goods[4:]]
 
@@ -138,9 +159,48 @@ def test_refused_requests_fail_alone_while_concurrent_good_ones_succeed(served: 
         _assert_optimal(problem, weights)
 
 
+def test_many_portfolios_of_different_sizes_in_one_request_are_each_solved(
+    served: Served,
+) -> None:
+    problems = validation_problems(12, seed=31)
+    assert len({problem.n for problem in problems}) > 1  # padding is exercised
+    refused = problems[3]
+    inputs = _batch(problems)
+    inputs["max_weight"][3, 0] = 0.5 / refused.n  # infeasible: this row alone fails
+    inputs["risk_aversion"][5, 0] = np.nan  # the config default for this row
+
+    weights, errors = triton_infer(
+        "grpc", served.server.grpc_url, MODEL_NAME, inputs, ("weights", "error")
+    )
+
+    assert weights.shape == inputs["expected_returns"].shape
+    assert [bool(e) for e in errors.reshape(-1)] == [row == 3 for row in range(12)]
+    assert b"infeasible" in errors.reshape(-1)[3]
+    for row, problem in enumerate(problems):
+        if row == 3:
+            continue
+        np.testing.assert_array_equal(weights[row, problem.n :], 0.0)  # padding stays 0
+        if row == 5:
+            seen = _as_served(problem)
+            expected = solve_portfolio(
+                seen.expected_returns, seen.covariance, seen.max_weight, 3.0
+            ).weights
+            np.testing.assert_allclose(weights[row, : problem.n], expected, atol=1e-6)
+            continue
+        _assert_optimal(problem, weights[row, : problem.n])
+
+
+def test_a_batch_whose_shapes_do_not_fit_fails_as_a_whole(served: Served) -> None:
+    inputs = _batch(validation_problems(3, seed=41))
+    inputs["covariance"] = inputs["covariance"][:, :-1, :-1]
+
+    with pytest.raises(InferenceServerException, match=r"covariance must be \[batch, n, n\]"):
+        triton_infer("grpc", served.server.grpc_url, MODEL_NAME, inputs, ("weights",))
+
+
 def test_a_refused_problem_is_a_400_over_http(served: Served) -> None:
     problem = validation_problems(1, seed=3)[0]
-    infeasible = {**_inputs(problem), "max_weight": np.array([0.5 / problem.n], np.float32)}
+    infeasible = {**_inputs(problem), "max_weight": np.array([[0.5 / problem.n]], np.float32)}
 
     with pytest.raises(InferenceServerException, match="infeasible") as info:
         _solve("http", served.server.http_url, infeasible)
@@ -154,8 +214,9 @@ def test_omitted_options_take_the_config_defaults(served: Served, n: int, cap: f
     chosen = next(p for p in validation_problems(40, seed=11) if p.n >= n)
     mu = chosen.expected_returns[:n].astype(np.float32)
     sigma = chosen.covariance[:n, :n].astype(np.float32)
+    inputs = {"expected_returns": mu[None], "covariance": sigma[None]}
 
-    weights = _solve("grpc", served.server.grpc_url, {"expected_returns": mu, "covariance": sigma})
+    weights = _solve("grpc", served.server.grpc_url, inputs)
 
     expected = solve_portfolio(mu, sigma, cap, 3.0).weights
     np.testing.assert_allclose(weights, expected, atol=1e-6)

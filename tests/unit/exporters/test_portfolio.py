@@ -44,16 +44,18 @@ def test_both_configs_describe_the_same_contract(render: object) -> None:
 
     assert config.name == "portfolio-optimizer"
     assert config.backend == "python"
-    assert config.max_batch_size == 0
+    assert config.max_batch_size == portfolio.MAX_PORTFOLIOS  # portfolios per request
     assert not config.HasField("dynamic_batching")
     assert _inputs(config) == [
         ("expected_returns", mc.TYPE_FP32, [-1], False),
         ("covariance", mc.TYPE_FP32, [-1, -1], False),
+        ("holdings", mc.TYPE_INT32, [1], True),
         ("max_weight", mc.TYPE_FP32, [1], True),
         ("risk_aversion", mc.TYPE_FP32, [1], True),
     ]
     assert [(t.name, t.data_type, list(t.dims)) for t in config.output] == [
-        ("weights", mc.TYPE_FP32, [-1])
+        ("weights", mc.TYPE_FP32, [-1]),
+        ("error", mc.TYPE_STRING, [1]),
     ]
     assert {key: value.string_value for key, value in config.parameters.items()} == {
         "task": "portfolio_optimization",
@@ -74,7 +76,7 @@ def test_gpu_nodes_run_more_cpu_instances_and_say_why() -> None:
         (mc.ModelInstanceGroup.KIND_CPU, 4)
     ]
     assert "still KIND_CPU" in gpu
-    assert "max_batch_size 0" in cpu
+    assert "No dynamic batching" in cpu
 
 
 @pytest.mark.parametrize(

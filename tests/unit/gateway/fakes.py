@@ -122,13 +122,22 @@ def sentiment_config(max_batch_size: int = 128) -> dict[str, Any]:
     )
 
 
-def portfolio_config() -> dict[str, Any]:
+def portfolio_config(max_batch_size: int = 64) -> dict[str, Any]:
+    """The optimizer taking batches of padded portfolios (``max_batch_size`` 0: one
+    unpadded portfolio per call, as versions exported before batching)."""
+    batched = max_batch_size > 0
     return config(
         "portfolio_optimization",
         {"default_risk_aversion": "1.0", "default_max_weight": "1.0"},
-        max_batch_size=0,
-        inputs=["expected_returns", "covariance", "max_weight", "risk_aversion"],
-        outputs=["weights"],
+        max_batch_size=max_batch_size,
+        inputs=[
+            "expected_returns",
+            "covariance",
+            *(["holdings"] if batched else []),
+            "max_weight",
+            "risk_aversion",
+        ],
+        outputs=["weights", *(["error"] if batched else [])],
     )
 
 
@@ -200,8 +209,21 @@ def sentiment_scores(model: ServedModel, inputs: Mapping[str, np.ndarray]) -> di
 
 
 def equal_weights(model: ServedModel, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    holdings = len(inputs["expected_returns"])
-    return {"weights": np.full(holdings, 1.0 / holdings, np.float32)}
+    """1/h on each row's h real holdings (padding 0); a row with a max_weight below 1/h is
+    refused in its ``error``, as the optimizer does."""
+    if model.max_batch_size <= 0:
+        holdings = len(inputs["expected_returns"])
+        return {"weights": np.full(holdings, 1.0 / holdings, np.float32)}
+    rows, width = inputs["expected_returns"].shape
+    weights = np.zeros((rows, width), np.float32)
+    errors = np.full((rows, 1), b"", np.object_)
+    caps = inputs.get("max_weight", np.full((rows, 1), np.nan))
+    for row, count in enumerate(inputs["holdings"][:, 0]):
+        if caps[row, 0] * count < 1:
+            errors[row, 0] = f"infeasible: max_weight {caps[row, 0]:.2f} x {count} < 1".encode()
+            continue
+        weights[row, :count] = 1.0 / count
+    return {"weights": weights, "error": errors}
 
 
 class FakeTriton:
@@ -335,14 +357,14 @@ def default_features() -> FakeFeatures:
 
 def default_triton(**max_batch: int) -> FakeTriton:
     """Every model at version 1; ``max_batch`` overrides a model's max_batch_size by key
-    (risk, behaviour, price, sentiment)."""
+    (risk, behaviour, price, sentiment, portfolio)."""
     return FakeTriton(
         [
             entry(ModelName.RISK, risk_config(max_batch.get("risk", 1024))),
             entry(ModelName.BEHAVIOR, behaviour_config(max_batch.get("behaviour", 1024))),
             entry(ModelName.PRICE, price_config(max_batch.get("price", 256))),
             entry(ModelName.SENTIMENT, sentiment_config(max_batch.get("sentiment", 128))),
-            entry(ModelName.PORTFOLIO, portfolio_config()),
+            entry(ModelName.PORTFOLIO, portfolio_config(max_batch.get("portfolio", 64))),
         ],
         {
             ModelName.RISK: linear_risk([0.1, 0.05, -0.02], 0.3),

@@ -114,9 +114,11 @@ def test_no_max_batch_size_means_no_batching() -> None:
         }
     }
     assert served_model_from_config("portfolio-optimizer", 1, config).max_batch_size == 0
-    # A batch dimension would split a portfolio's holdings across calls.
-    with pytest.raises(ContractError, match=r"needs max_batch_size 0"):
+    # Batches of padded portfolios need each row's count of real holdings.
+    with pytest.raises(ContractError, match=r"needs a 'holdings' input"):
         served_model_from_config("portfolio-optimizer", 1, {**config, "max_batch_size": 8})
+    batched = {**config, "max_batch_size": 8, "input": [{"name": "holdings"}]}
+    assert served_model_from_config("portfolio-optimizer", 1, batched).max_batch_size == 8
 
 
 class FakeClient:

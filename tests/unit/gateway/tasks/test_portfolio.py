@@ -68,7 +68,49 @@ def test_weights_and_the_interval_of_the_portfolio_return() -> None:
         "upper": pytest.approx(0.015, abs=1e-6),
     }
     (call,) = portfolios.triton.calls_to(PORTFOLIO)
-    assert call.inputs["expected_returns"].shape == (2,)  # no batch dimension
+    assert call.inputs["expected_returns"].shape == (1, 2)  # one portfolio of two
+    assert call.inputs["holdings"].tolist() == [[2]]
+
+
+def test_a_batch_of_portfolios_is_one_padded_call_each_row_answered_alone() -> None:
+    portfolios = bench(PORTFOLIO, portfolio=2)
+    requests = [
+        request(model_name=PORTFOLIO, symbols=["AAA", "BBB", "CCC"]),
+        request(model_name=PORTFOLIO, symbols=["AAA", "BBB"], max_weight=0.4),  # refused
+        request(model_name=PORTFOLIO, symbols=["CCC", "AAA"], risk_aversion=2.0),
+    ]
+
+    answers = portfolios.answers(ADAPTER, requests)
+
+    first, second = portfolios.triton.calls_to(PORTFOLIO)  # max_batch_size 2
+    assert first.inputs["expected_returns"].shape == (2, 3)  # padded to the widest
+    assert first.inputs["covariance"].shape == (2, 3, 3)
+    assert first.inputs["holdings"].tolist() == [[3], [2]]
+    np.testing.assert_array_equal(first.inputs["expected_returns"][1, 2:], [0.0])
+    # Only the second row set a cap: the first's NaN takes the model's default.
+    assert np.isnan(first.inputs["max_weight"][0, 0])
+    assert first.inputs["max_weight"][1, 0] == pytest.approx(0.4)
+    assert "risk_aversion" not in first.inputs  # nobody in this call set it
+    assert second.inputs["risk_aversion"].tolist() == [[2.0]]
+    assert answers[0]["prediction"] == pytest.approx({"AAA": 1 / 3, "BBB": 1 / 3, "CCC": 1 / 3})
+    assert isinstance(answers[1], InvalidRequest)
+    assert "infeasible" in answers[1].detail
+    assert answers[2]["prediction"] == pytest.approx({"CCC": 0.5, "AAA": 0.5})
+
+
+def test_a_version_without_batches_is_called_once_per_portfolio() -> None:
+    portfolios = bench(PORTFOLIO, portfolio=0)
+    requests = [
+        request(model_name=PORTFOLIO, symbols=["AAA", "BBB", "CCC"]),
+        request(model_name=PORTFOLIO, symbols=["AAA", "BBB"]),
+    ]
+
+    answers = portfolios.answers(ADAPTER, requests)
+
+    calls = portfolios.triton.calls_to(PORTFOLIO)
+    assert [call.inputs["expected_returns"].shape for call in calls] == [(3,), (2,)]
+    assert all("holdings" not in call.inputs for call in calls)
+    assert answers[1]["prediction"] == pytest.approx({"AAA": 0.5, "BBB": 0.5})
 
 
 def test_a_request_fails_alone_on_an_unknown_stale_or_missing_holding() -> None:
@@ -99,8 +141,10 @@ def test_stale_windows_are_refused() -> None:
     assert "stale: AAA, BBB" in prepared.detail
 
 
-def test_an_infeasible_portfolio_is_that_requests_error() -> None:
-    portfolios = bench(PORTFOLIO)
+@pytest.mark.parametrize("portfolio", [64, 0])
+def test_an_infeasible_portfolio_is_that_requests_error(portfolio: int) -> None:
+    """Triton refuses a call of one portfolio as a whole (INVALID_ARGUMENT), batched or not."""
+    portfolios = bench(PORTFOLIO, portfolio=portfolio)
     portfolios.triton.refused[PORTFOLIO] = "infeasible"
 
     (answer,) = portfolios.answers(ADAPTER, [request(model_name=PORTFOLIO, symbols=["AAA", "BBB"])])
