@@ -175,6 +175,23 @@ def write_version(
     return publish_version_folder(repo, name, version, files, overwrite)
 
 
+def refresh_model_code(repo: Path, name: str) -> list[int]:
+    """Puts today's ``model.py`` in every version folder of ``name`` that holds another; the
+    versions refreshed. Triton has one config per model, and the config and ``model.py`` must
+    agree on the request layout: a version exported before batching, still served beside the
+    new one, would otherwise get batched requests it cannot read. Each file is replaced
+    atomically; the registered solver beside it is not touched."""
+    template = MODEL_TEMPLATE.read_text(encoding="utf-8")
+    refreshed = []
+    entry = repo / name
+    for folder in sorted(entry.iterdir() if entry.is_dir() else (), key=lambda p: p.name):
+        code = folder / "model.py"
+        if folder.name.isdigit() and code.is_file() and code.read_text("utf-8") != template:
+            write_text_atomic(code, template)
+            refreshed.append(int(folder.name))
+    return refreshed
+
+
 def check_solver(
     solver: ModuleType, seed: int, cases: int = EXPORT_CHECK_CASES
 ) -> dict[str, float]:
@@ -205,6 +222,8 @@ def export_version(
             EXPORT_CHECK_CASES,
             metrics["max_rel_objective_diff"],
         )
+        if refreshed := refresh_model_code(settings.model_repository, version.name):
+            log.info("%s: model.py of versions %s matches the config now", version.name, refreshed)
         write_configs(settings.model_repository, spec)
         target = write_version(
             settings.model_repository, version.name, version.version, solver_file, overwrite=True

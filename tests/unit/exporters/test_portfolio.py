@@ -13,6 +13,7 @@ from exporters.portfolio import (
     PortfolioServingSpec,
     check_solver,
     export_version,
+    refresh_model_code,
     render_cpu_config,
     render_gpu_config,
     write_configs,
@@ -121,6 +122,21 @@ def test_an_existing_version_is_kept_unless_overwrite(tmp_path: Path) -> None:
 
     assert (target / SOLVER_FILENAME).read_text() == "# another solver\n"
     assert [p.name for p in (tmp_path / "portfolio-optimizer").iterdir()] == ["1"]
+
+
+def test_older_versions_get_the_model_code_that_matches_the_config(tmp_path: Path) -> None:
+    """One config serves every version: an older version's model.py (from before batched
+    requests) is replaced, its registered solver kept."""
+    old = write_version(tmp_path, "portfolio-optimizer", 1, SOLVER_SOURCE)
+    (old / "model.py").write_text("# one portfolio per request\n")
+    write_version(tmp_path, "portfolio-optimizer", 2, SOLVER_SOURCE)
+
+    assert refresh_model_code(tmp_path, "portfolio-optimizer") == [1]
+
+    assert (old / "model.py").read_bytes() == portfolio.MODEL_TEMPLATE.read_bytes()
+    assert (old / SOLVER_FILENAME).read_bytes() == SOLVER_SOURCE.read_bytes()
+    assert refresh_model_code(tmp_path, "portfolio-optimizer") == []  # nothing left to do
+    assert refresh_model_code(tmp_path, "never-exported") == []
 
 
 def test_the_model_template_imports_only_what_the_serving_env_has() -> None:
