@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,10 @@ class StackSettings(BaseSettings):
     gateway_workers: int = Field(default=2, ge=1, le=16)
     redis_port: int = Field(default=0, ge=0, le=65535, description="Feast online store")
     cache_redis_port: int = Field(default=0, ge=0, le=65535, description="Prediction cache")
+    # tritonserver processes on the one model repository, each with its serving agent; the
+    # gateway balances every call over them. The four ports below are the first replica's
+    # (the one the DAG's direct loads go to); the others pick free ones.
+    triton_replicas: int = Field(default=1, ge=1, le=8)
     triton_http_port: int = Field(default=0, ge=0, le=65535)
     triton_grpc_port: int = Field(default=0, ge=0, le=65535)
     triton_metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -228,17 +232,30 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout_s: float
 
 
 @dataclass(frozen=True)
+class TritonReplica:
+    """One tritonserver of the stack, its serving agent and its process exporter."""
+
+    server: TritonServer
+    agent: RunningAgent
+    process_metrics_port: int
+
+
+@dataclass(frozen=True)
 class RunningStack:
     settings: PipelineSettings
     base_url: str
-    triton: TritonServer
+    replicas: tuple[TritonReplica, ...]
     cache_redis: RedisServer
     online_redis: RedisServer
     api_key: str
     started: float
     airflow: AirflowLogin
     monitoring: Monitoring
-    agent: RunningAgent
+
+    @property
+    def triton(self) -> TritonServer:
+        """The first replica: the DAG's direct loads go to it, benchmarks call it directly."""
+        return self.replicas[0].server
 
     @property
     def mlflow_url(self) -> str:
@@ -302,45 +319,29 @@ def running_stack(
             apply_and_materialize(settings)
 
         served = deployed_models(settings.model_repository)
-        say(f"starting tritonserver with {', '.join(served) or 'no model yet'}")
-        triton = stack.enter_context(
-            TritonServer(
-                settings.model_repository,
-                work / "triton",
-                models=served,
-                http_port=_port_or_free(stack_settings.triton_http_port),
-                grpc_port=_port_or_free(stack_settings.triton_grpc_port),
-                metrics_port=_port_or_free(stack_settings.triton_metrics_port),
-                startup_timeout_s=stack_settings.startup_timeout_s,
-            )
-        )
-        agent = stack.enter_context(serving_agent(settings, triton, served, stack_settings))
+        replicas = stack.enter_context(triton_replicas(settings, served, stack_settings))
+        triton = replicas[0].server
         api_key = local_api_key(settings)
         port = _port_or_free(stack_settings.gateway_port) or free_port()
         base_url = f"http://127.0.0.1:{port}"
         # Before Airflow, so that the DAG's monitoring tasks can push; until the gateway is up,
         # its scrapes fail (up == 0), as they would for a pod that is starting.
         say("starting prometheus, pushgateway, alertmanager (monitoring/*.yml)")
-        from gateway.process_metrics import ProcessExporter, ProcessTreeCollector
-
-        triton_process = ProcessExporter(
-            ProcessTreeCollector(lambda: triton.running_pid, "tritonserver"), address="127.0.0.1"
-        )
-        stack.callback(triton_process.close)
         monitoring = stack.enter_context(
             monitoring_servers(
                 work / "monitoring",
                 gateway=f"127.0.0.1:{port}",
-                triton_metrics=f"127.0.0.1:{triton.metrics_port}",
-                triton_process=f"127.0.0.1:{triton_process.port}",
-                serving_agent=f"127.0.0.1:{agent.port}",
+                triton_metrics=[f"127.0.0.1:{r.server.metrics_port}" for r in replicas],
+                triton_process=[f"127.0.0.1:{r.process_metrics_port}" for r in replicas],
+                serving_agent=[f"127.0.0.1:{r.agent.port}" for r in replicas],
                 prometheus_port=_port_or_free(stack_settings.prometheus_port),
                 pushgateway_port=_port_or_free(stack_settings.pushgateway_port),
                 alertmanager_port=_port_or_free(stack_settings.alertmanager_port),
                 interval_s=stack_settings.prometheus_interval_s,
             )
         )
-        # What the scheduled runs deploy into: this Triton, through this gateway (canary).
+        # What the scheduled runs deploy into: the first Triton at once, the others through
+        # their agents (served_versions.json), all through this gateway (canary).
         settings = settings.model_copy(
             update={
                 "triton_url": triton.http_url,
@@ -373,7 +374,7 @@ def running_stack(
                 port,
                 cache_redis.url,
                 feast_redis,
-                triton.grpc_url,
+                ",".join(replica.server.grpc_url for replica in replicas),
                 api_key,
                 stack_settings.gateway_workers,
             )
@@ -382,59 +383,85 @@ def running_stack(
         yield RunningStack(
             settings,
             base_url,
-            triton,
+            tuple(replicas),
             cache_redis,
             online_redis,
             api_key,
             started,
             airflow.login(),
             monitoring,
-            agent,
         )
         say(
-            "stopping gateway, airflow, prometheus, pushgateway, alertmanager, serving agent, "
-            "tritonserver, mlflow server, postgres and redis-servers"
+            "stopping gateway, airflow, prometheus, pushgateway, alertmanager, serving agents, "
+            "tritonservers, mlflow server, postgres and redis-servers"
         )
 
 
 @contextmanager
-def serving_agent(
-    settings: PipelineSettings,
-    triton: TritonServer,
-    deployed: list[str],
-    stack_settings: StackSettings,
-) -> Iterator[RunningAgent]:
-    """The serving agent beside this Triton (a thread here, a sidecar in k8s/): it keeps
-    Triton on served_versions.json and heals a model that fails its probe. Deployed models the
-    manifest does not list yet (``deployed``, from a repository older than the manifest) are
-    published first, so the agent keeps them."""
+def triton_replicas(
+    settings: PipelineSettings, deployed: list[str], stack_settings: StackSettings
+) -> Iterator[list[TritonReplica]]:
+    """``stack_settings.triton_replicas`` tritonservers on the one model repository, each
+    started with the ``deployed`` models and with its serving agent (a thread here, a sidecar
+    in k8s/) that keeps it on served_versions.json and heals a model that fails its probe.
+    Deployed models the manifest does not list yet (a repository older than the manifest) are
+    published first, so the agents keep them."""
     from exporters.registered import publish_unlisted
+    from gateway.process_metrics import ProcessExporter, ProcessTreeCollector
 
     if added := publish_unlisted(settings.model_repository, deployed):
         say(f"serving manifest: listed the deployed {', '.join(added)}")
-    say("starting the serving agent (Triton on served_versions.json; probes and heals models)")
-    agent = RunningAgent(
-        AgentSettings(
-            model_repository=settings.model_repository,
-            triton_grpc_address=triton.grpc_url,
-            address="127.0.0.1",
-            port=stack_settings.serving_agent_port,
-        )
-    )
-    try:
-        yield agent
-    finally:
-        agent.close()
+    count = stack_settings.triton_replicas
+    work = settings.resolved_data_dir
+    replicas: list[TritonReplica] = []
+    with ExitStack() as stack:
+        for index in range(count):
+            first = index == 0
+            label = f"tritonserver {index + 1}/{count}" if count > 1 else "tritonserver"
+            say(f"starting {label} with {', '.join(deployed) or 'no model yet'}")
+            server = stack.enter_context(
+                TritonServer(
+                    settings.model_repository,
+                    work / ("triton" if first else f"triton-{index}"),
+                    models=deployed,
+                    http_port=_port_or_free(stack_settings.triton_http_port) if first else None,
+                    grpc_port=_port_or_free(stack_settings.triton_grpc_port) if first else None,
+                    metrics_port=(
+                        _port_or_free(stack_settings.triton_metrics_port) if first else None
+                    ),
+                    startup_timeout_s=stack_settings.startup_timeout_s,
+                )
+            )
+            say(f"starting the serving agent of {label} (served_versions.json; probes, heals)")
+            agent = RunningAgent(
+                AgentSettings(
+                    model_repository=settings.model_repository,
+                    triton_grpc_address=server.grpc_url,
+                    address="127.0.0.1",
+                    port=stack_settings.serving_agent_port if first else 0,
+                )
+            )
+            stack.callback(agent.close)
+            exporter = ProcessExporter(
+                ProcessTreeCollector(_pid_of(server), "tritonserver"), address="127.0.0.1"
+            )
+            stack.callback(exporter.close)
+            replicas.append(TritonReplica(server, agent, exporter.port))
+        yield replicas
 
 
-def wait_converged(agent: RunningAgent, timeout_s: float) -> dict[str, Any]:
-    """The agent's status once it is ready (Triton serves the manifest, every version answered
-    its probe), or its last status after ``timeout_s``."""
+def _pid_of(server: TritonServer) -> Callable[[], int | None]:
+    return lambda: server.running_pid
+
+
+def wait_converged(replicas: Sequence[TritonReplica], timeout_s: float) -> list[dict[str, Any]]:
+    """Each agent's status once all are ready (their Triton serves the manifest, every version
+    answered its probe), or their last statuses after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
-        status = agent.agent.status()
-        if status["ready"] or time.monotonic() > deadline:
-            return status
+        statuses = [replica.agent.agent.status() for replica in replicas]
+        if all(status["ready"] for status in statuses) or time.monotonic() > deadline:
+            return statuses
         time.sleep(1)
 
 
@@ -492,15 +519,16 @@ def run_stack(once: bool) -> int:
             for answer in answers
             if answer.status_code != 200
         ]
-        agent = wait_converged(stack.agent, stack_settings.agent_converge_timeout_s)
-        if not agent["ready"]:
-            failed.append(f"serving agent not ready: {json.dumps(agent)[:600]}")
+        statuses = wait_converged(stack.replicas, stack_settings.agent_converge_timeout_s)
+        for index, status in enumerate(statuses, start=1):
+            if not status["ready"]:
+                failed.append(f"serving agent {index} not ready: {json.dumps(status)[:600]}")
         if once:
             if failed:
                 say(f"--once: not every model answered ({'; '.join(failed)}); exit 1")
                 return 1
             say(
-                "--once: every model deployed and answered, the serving agent converged; "
+                "--once: every model deployed and answered, every serving agent converged; "
                 "stopping everything"
             )
             return 0
@@ -549,7 +577,7 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
-    base_url, triton, monitoring = stack.base_url, stack.triton, stack.monitoring
+    base_url, monitoring = stack.base_url, stack.monitoring
     sample = next(answer for answer in answers if answer.model_name == SAMPLE_MODEL)
     curl = (
         f"curl -s -X POST {base_url}/predict -H 'Content-Type: application/json' "
@@ -562,9 +590,7 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
                 "",
                 f"TradeMaster stack is up ({elapsed_s:.0f} s)",
                 f"  gateway        {base_url}   (docs {base_url}/docs, metrics {base_url}/metrics)",
-                f"  triton http    http://{triton.http_url}   grpc {triton.grpc_url}",
-                f"  triton metrics {triton.metrics_url}",
-                f"  serving agent  {stack.agent.url}/ready   (metrics {stack.agent.url}/metrics)",
+                *replica_lines(stack.replicas),
                 f"  redis          online store {stack.online_redis.url}, "
                 f"cache {stack.cache_redis.url}",
                 f"  mlflow         {stack.mlflow_url}   (runs, model versions, aliases)",
@@ -589,6 +615,19 @@ def print_summary(stack: RunningStack, answers: list[SampleAnswer]) -> None:
         ),
         flush=True,
     )
+
+
+def replica_lines(replicas: Sequence[TritonReplica]) -> list[str]:
+    lines = []
+    for index, replica in enumerate(replicas, start=1):
+        triton, agent = replica.server, replica.agent
+        name = f"triton {index}" if len(replicas) > 1 else "triton"
+        lines += [
+            f"  {name + ' http':<14} http://{triton.http_url}   grpc {triton.grpc_url}   "
+            f"(metrics {triton.metrics_url})",
+            f"  {'serving agent':<14} {agent.url}/ready   (metrics {agent.url}/metrics)",
+        ]
+    return lines
 
 
 def wait_for_interrupt() -> None:

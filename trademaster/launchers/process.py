@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -119,6 +121,28 @@ class Closing:
         self.close()
 
 
+class LocalServer(ManagedServer):
+    """A server on 127.0.0.1:``port`` (None: a free one) with its files and its log
+    (``log_name``) in ``work_dir``."""
+
+    log_name = ""
+
+    def __init__(self, work_dir: Path, port: int | None, startup_timeout_s: float) -> None:
+        self.work_dir = work_dir.resolve()
+        self.port = port if port is not None else free_port()
+        self.startup_timeout_s = startup_timeout_s
+        self.log_path = self.work_dir / self.log_name
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT``, what a scrape config or a client takes."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
 def kept_secret(path: Path, nbytes: int = 32) -> str:
     """A random secret created once at ``path`` (mode 0600) and read back on later starts."""
     if not path.exists():
@@ -129,6 +153,16 @@ def kept_secret(path: Path, nbytes: int = 32) -> str:
 
 class ServerStartError(RuntimeError):
     """A server process exited or did not become ready before its deadline."""
+
+
+def answers_ok(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether an HTTP GET of ``url`` (a health endpoint of our own child process) is 200."""
+    try:
+        # An http:// URL of our own child process: no file:// or custom scheme reaches it.
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310  # nosec B310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def free_port() -> int:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ from typing import Any, Self
 
 import yaml
 
-from trademaster.launchers.process import ManagedServer, free_port, wait_until
+from trademaster.launchers.process import LocalServer, answers_ok, wait_until
 from trademaster.launchers.tools import MissingToolError, project_root
 
 MONITORING = project_root() / "monitoring"
@@ -107,36 +104,12 @@ def write_config(path: Path, config: Mapping[str, Any], source: Path) -> Path:
 
 
 def _ready(url: str) -> bool:
-    try:
-        # An http:// URL of our own child process: no file:// or custom scheme reaches it.
-        ready = f"{url}/-/ready"
-        with urllib.request.urlopen(ready, timeout=2) as response:  # noqa: S310  # nosec B310
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return answers_ok(f"{url}/-/ready")
 
 
-class _PrometheusProjectServer(ManagedServer):
+class _PrometheusProjectServer(LocalServer):
     """A server of the Prometheus project: one port on 127.0.0.1, ready at ``/-/ready``, and
     its files (data, log) in ``work_dir``."""
-
-    log_name = ""
-
-    def __init__(self, work_dir: Path, port: int | None, startup_timeout_s: float) -> None:
-        self.work_dir = work_dir.resolve()
-        self.port = port if port is not None else free_port()
-        self.startup_timeout_s = startup_timeout_s
-        self.log_path = self.work_dir / self.log_name
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        """``127.0.0.1:PORT``, what a scrape config or ``push_to_gateway`` takes."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -279,17 +252,17 @@ class Monitoring:
 def monitoring_servers(
     work_dir: Path,
     gateway: str,
-    triton_metrics: str,
-    triton_process: str | None = None,
-    serving_agent: str | None = None,
+    triton_metrics: Sequence[str],
+    triton_process: Sequence[str] = (),
+    serving_agent: Sequence[str] = (),
     prometheus_port: int | None = None,
     pushgateway_port: int | None = None,
     alertmanager_port: int | None = None,
     interval_s: int | None = None,
 ) -> Iterator[Monitoring]:
-    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway, Triton,
-    Triton's process exporter and the serving agent ("host:port" each; None: not scraped),
-    all in ``work_dir``; every one is stopped when the block exits."""
+    """Pushgateway, Alertmanager and a Prometheus that scrapes them, the gateway, every
+    Triton replica, their process exporters and their serving agents ("host:port" each; none:
+    not scraped), all in ``work_dir``; every one is stopped when the block exits."""
     with ExitStack() as stack:
         pushgateway = stack.enter_context(Pushgateway(work_dir / "pushgateway", pushgateway_port))
         alertmanager = stack.enter_context(
@@ -300,9 +273,9 @@ def monitoring_servers(
                 work_dir / "prometheus",
                 targets={
                     "gateway": [gateway],
-                    "triton": [triton_metrics],
-                    **({"triton-process": [triton_process]} if triton_process else {}),
-                    **({"serving-agent": [serving_agent]} if serving_agent else {}),
+                    "triton": list(triton_metrics),
+                    **({"triton-process": list(triton_process)} if triton_process else {}),
+                    **({"serving-agent": list(serving_agent)} if serving_agent else {}),
                     "pushgateway": [pushgateway.address],
                     "alertmanager": [alertmanager.address],
                 },
