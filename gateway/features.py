@@ -115,6 +115,15 @@ class OnlineFeatures:
             self._layouts[service_name] = ServiceLayout(tuple(views))
         return self._layouts[service_name]
 
+    def absent_entity(self, service_name: str) -> dict[str, Any]:
+        """Join key values no entity has (-1, or a key of NUL characters): what a warm-up
+        reads to run the read path without touching a real entity."""
+        absent: dict[str, Any] = {}
+        for view in self.layout(service_name).views:
+            for key, kind in zip(view.join_keys, view.key_types, strict=True):
+                absent[key] = "\x00warm-up" if kind == "string_val" else -1
+        return absent
+
     async def read(
         self,
         service_name: str,

@@ -64,6 +64,9 @@ class GatewaySettings(BaseSettings):
         "address the name resolves to (a headless Service), re-resolved on each refresh",
     )
     triton_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    # Before a worker serves: each served version's probe and a feature read (gateway/warmup.py),
+    # at most this long; 0 turns the warm-up off.
+    warm_up_timeout_s: float = Field(default=10.0, ge=0, le=120)
     triton_eject_s: float = Field(
         default=5.0,
         gt=0,

@@ -18,6 +18,7 @@ from gateway import metrics
 from gateway.errors import InferenceFailed, InvalidRequest
 from gateway.triton_replicas import Replica, ReplicaSet, parse_endpoints
 from trademaster.contract.parameters import ContractError, Parameter, TaskKind, parse_parameters
+from trademaster.contract.probe import input_shapes_from_json, probe_inputs
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +337,12 @@ class TritonGateway:
 
     def replica_health(self) -> dict[str, str]:
         return self._replicas.health()
+
+    def probe_inputs(self, model: ServedModel) -> dict[str, np.ndarray]:
+        """The smallest request ``model`` must answer (``trademaster.contract.probe``), from
+        its config as last read; ValueError for an input type it cannot fill."""
+        config = self._configs.get(model.name, {})
+        return probe_inputs(input_shapes_from_json(config), batched=model.max_batch_size > 0)
 
     def answering(self, model: ServedModel) -> int:
         """How many replicas have ``model``'s version without it just failing there."""

@@ -18,25 +18,15 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from trademaster.contract.probe import InputShape, probe_inputs
+
 CONFIG_FILE = "config.pbtxt"
-PROBE_TEXT = b"probe"
 # How a probe that got no answer at all (timeout, reset) starts: worth a second try at once,
 # unlike Triton's own answer that the model failed.
 NO_ANSWER = "no answer: "
 # Triton's answer to a request the model itself refused: the model ran, so it is alive.
 _REFUSED_BY_MODEL = "StatusCode.INVALID_ARGUMENT"
 _NO_ANSWER_STATUSES = frozenset({"StatusCode.DEADLINE_EXCEEDED", "StatusCode.UNAVAILABLE"})
-_NUMPY_TYPES = {
-    "TYPE_BOOL": np.bool_,
-    "TYPE_UINT8": np.uint8,
-    "TYPE_INT8": np.int8,
-    "TYPE_INT16": np.int16,
-    "TYPE_INT32": np.int32,
-    "TYPE_INT64": np.int64,
-    "TYPE_FP16": np.float16,
-    "TYPE_FP32": np.float32,
-    "TYPE_FP64": np.float64,
-}
 
 
 class ModelConfigError(ValueError):
@@ -77,21 +67,20 @@ class ModelDefinition:
         return json_format.MessageToJson(config, preserving_proto_field_name=True)
 
     def probe_inputs(self) -> dict[str, np.ndarray]:
-        """One row of zeros (text: ``b"probe"``) per required input; a variable dim is 1."""
-        inputs: dict[str, np.ndarray] = {}
-        batch = [1] if self.config.max_batch_size > 0 else []
-        for tensor in self.config.input:
-            if tensor.optional:
-                continue
-            shape = batch + [d if d > 0 else 1 for d in tensor.dims]
-            data_type = model_config_pb2.DataType.Name(tensor.data_type)
-            if data_type == "TYPE_STRING":
-                inputs[tensor.name] = np.full(shape, PROBE_TEXT, dtype=np.object_)
-            elif data_type in _NUMPY_TYPES:
-                inputs[tensor.name] = np.zeros(shape, dtype=_NUMPY_TYPES[data_type])
-            else:
-                raise ModelConfigError(f"{self.name}: cannot probe input type {data_type}")
-        return inputs
+        """The probe request (``trademaster.contract.probe``) of this config."""
+        shapes = [
+            InputShape(
+                tensor.name,
+                model_config_pb2.DataType.Name(tensor.data_type),
+                list(tensor.dims),
+                tensor.optional,
+            )
+            for tensor in self.config.input
+        ]
+        try:
+            return probe_inputs(shapes, batched=self.config.max_batch_size > 0)
+        except ValueError as exc:
+            raise ModelConfigError(f"{self.name}: {exc}") from exc
 
 
 class TritonControl(Protocol):

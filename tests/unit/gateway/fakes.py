@@ -247,6 +247,9 @@ class FakeTriton:
     def replica_health(self) -> dict[str, str]:
         return {"fake-triton:8001": "up"}
 
+    def probe_inputs(self, model: ServedModel) -> dict[str, np.ndarray]:
+        return {name: np.zeros((1, 1), np.float32) for name in model.input_names}
+
     async def repository(self) -> list[RepositoryEntry]:
         self.repository_reads += 1
         if self.next_entries is not None:
@@ -304,6 +307,9 @@ class FakeFeatures:
 
     def layout(self, service_name: str) -> FakeLayout:
         return FakeLayout(self.join_keys[service_name])
+
+    def absent_entity(self, service_name: str) -> dict[str, Any]:
+        return dict.fromkeys(self.join_keys[service_name], -1)
 
     async def read(
         self,
