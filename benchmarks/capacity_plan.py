@@ -346,6 +346,17 @@ def _summary_table(replay: Replay, per_pod: float, static: int) -> list[str]:
     ]
 
 
+def _shortfall(timeline: Timeline, per_pod: float) -> str:
+    summary = timeline.summary(per_pod)
+    if summary["unserved_share"] <= 0:
+        return "No demand went unserved, at the cost of idle pods."
+    return (
+        f"Before the new pods were ready, {summary['unserved_share']:.2%} of the demand found "
+        f"no capacity (queues at the timeout), over {summary['seconds_short_of_capacity']:.0f} "
+        "s; after, pods sat idle."
+    )
+
+
 def _triton_section(serving: Replay, mixed: float, design: float) -> list[str]:
     spec, timeline = serving.spec, serving.timeline
     metric = spec.metrics[0]
@@ -385,8 +396,9 @@ def _triton_section(serving: Replay, mixed: float, design: float) -> list[str]:
         f"for {max(seen) / metric.target:.1f}x the replicas: it reaches "
         f"{max(timeline.desired)} where the static plan needs "
         f"{pods_for(design, mixed, TRITON_MIN_REPLICAS)}, and the scale-down window "
-        f"({spec.scale_down.window_s} s) and policy then hold them. No demand went unserved, "
-        "at the cost of idle GPUs. On CPU nodes a per-replica inferences/s target (linear "
+        f"({spec.scale_down.window_s} s) and policy then hold them. "
+        + _shortfall(timeline, mixed)
+        + " On CPU nodes a per-replica inferences/s target (linear "
         "in load, like the gateway's) tracks demand closer; on GPU nodes, where one replica "
         "batches far more and utilisation reads 100% long before saturation, queue time "
         "stays the signal that sees overload, with a slower scale-up policy to damp the "

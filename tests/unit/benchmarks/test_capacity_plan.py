@@ -80,7 +80,7 @@ def test_a_replica_serving_every_model_alike_costs_each_its_share(tmp_path: Path
     # Half the requests at 1 ms, half at 4 ms: 2.5 ms each on average, 400 a second.
     assert found.mixed_per_replica == pytest.approx(400.0)
     path.write_text(json.dumps({"measured_at": "x", "results": [{"model": "a"}]}))
-    with pytest.raises(SystemExit, match="benchmarks.models"):
+    with pytest.raises(SystemExit, match=r"benchmarks\.models"):
         triton_measured(path)
 
 
@@ -90,7 +90,8 @@ def test_the_production_triton_hpa_is_replayed_on_queue_time() -> None:
     assert (spec.min_replicas, spec.max_replicas) == (3, 20)
     assert metric.name == "triton_queue_seconds_per_request"
     assert metric.target == 0.005
-    assert metric.queue is not None and metric.queue.capacity_per_s == 1000
+    assert metric.queue is not None
+    assert metric.queue.capacity_per_s == 1000
 
 
 def test_the_plan_writes_its_page_and_plots(tmp_path: Path) -> None:
