@@ -33,6 +33,7 @@ from trademaster.launchers.postgres_server import PostgresServer
 from trademaster.launchers.process import free_port, kept_secret
 from trademaster.launchers.prometheus import Monitoring, monitoring_servers
 from trademaster.launchers.redis_server import RedisServer
+from trademaster.launchers.supervisor import Restarter
 from trademaster.launchers.triton import TritonServer
 from trademaster.pipeline.airflow_api import AirflowApi, RunResult
 from trademaster.pipeline.airflow_runner import DAG_ID
@@ -403,7 +404,8 @@ def triton_replicas(
 ) -> Iterator[list[TritonReplica]]:
     """``stack_settings.triton_replicas`` tritonservers on the one model repository, each
     started with the ``deployed`` models and with its serving agent (a thread here, a sidecar
-    in k8s/) that keeps it on served_versions.json and heals a model that fails its probe.
+    in k8s/) that keeps it on served_versions.json and heals a model that fails its probe; a
+    tritonserver that exits by itself is started again (``Restarter``, as the kubelet would).
     Deployed models the manifest does not list yet (a repository older than the manifest) are
     published first, so the agents keep them."""
     from exporters.registered import publish_unlisted
@@ -417,7 +419,7 @@ def triton_replicas(
     with ExitStack() as stack:
         for index in range(count):
             first = index == 0
-            label = f"tritonserver {index + 1}/{count}" if count > 1 else "tritonserver"
+            label = _replica_name(index, count)
             say(f"starting {label} with {', '.join(deployed) or 'no model yet'}")
             server = stack.enter_context(
                 TritonServer(
@@ -447,7 +449,16 @@ def triton_replicas(
             )
             stack.callback(exporter.close)
             replicas.append(TritonReplica(server, agent, exporter.port))
+        # Entered last, so stopped first: nothing is restarted while the stack stops.
+        restarter = Restarter(
+            [(_replica_name(index, count), r.server) for index, r in enumerate(replicas)], say
+        ).start()
+        stack.callback(restarter.close)
         yield replicas
+
+
+def _replica_name(index: int, count: int) -> str:
+    return f"tritonserver {index + 1}/{count}" if count > 1 else "tritonserver"
 
 
 def _pid_of(server: TritonServer) -> Callable[[], int | None]:

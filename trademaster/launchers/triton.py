@@ -189,6 +189,19 @@ class TritonServer(ManagedServer):
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The exit code of a tritonserver that exited by itself (crashed, killed); None while
+        it runs, before it starts and after ``stop()``."""
+        return None if self._proc is None else self._proc.poll()
+
+    def restart(self) -> TritonServer:
+        """Starts it again on the same ports after it exited by itself; the log of the run
+        that ended is kept beside the new one (``<log>.previous``)."""
+        if self.log_path.exists():
+            self.log_path.replace(self.log_path.with_name(f"{self.log_path.name}.previous"))
+        self._proc = None
+        return self.start()
+
     def is_model_ready(self, name: str, version: str = "") -> bool:
         return is_model_ready(self.http_url, name, version)
 
