@@ -157,6 +157,7 @@ class TritonServer(ManagedServer):
     def start(self) -> TritonServer:
         if self.is_running():
             raise RuntimeError(f"tritonserver already running (pid {self.pid})")
+        self._stopping = False
         self.tools.require(perf_analyzer=False)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         backend_dir = prepare_backend_dir(self.tools, self.work_dir / "backends")
@@ -189,10 +190,16 @@ class TritonServer(ManagedServer):
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    # Set by stop() before the process is signalled: its exit then is not a crash (a watcher
+    # polling while stop() waits for the exit must not restart it).
+    _stopping = False
+
     def exit_code(self) -> int | None:
         """The exit code of a tritonserver that exited by itself (crashed, killed); None while
-        it runs, before it starts and after ``stop()``."""
-        return None if self._proc is None else self._proc.poll()
+        it runs, before it starts and once ``stop()`` was called."""
+        if self._stopping or self._proc is None:
+            return None
+        return self._proc.poll()
 
     def restart(self) -> TritonServer:
         """Starts it again on the same ports after it exited by itself; the log of the run
@@ -239,6 +246,7 @@ class TritonServer(ManagedServer):
 
     def stop(self) -> int | None:
         """Stop the server (TERM to its process group, then KILL); returns its exit code."""
+        self._stopping = True
         if self._proc is None:
             return None
         return stop_process(self._proc, grace_s=self.exit_timeout_s + 10)

@@ -41,7 +41,10 @@ class AgentSettings(BaseSettings):
     probe_timeout_s: float = Field(default=3.0, gt=0)
     # Loading a large model can take minutes on a busy CPU node.
     control_timeout_s: float = Field(default=300.0, gt=0)
-    heal_after_failed_passes: int = Field(default=1, ge=1)
+    # Two passes (one probe interval apart): a version Triton is reloading (a rollout, the DAG's
+    # direct load) fails a probe for a moment; healing it then reloaded it again and made an
+    # ensemble unavailable (503s in the daily cycle). A crash still heals within 10 s.
+    heal_after_failed_passes: int = Field(default=2, ge=1)
 
 
 class RunningAgent:

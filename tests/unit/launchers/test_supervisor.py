@@ -3,7 +3,11 @@ doubles and starts over once a restart held; what was stopped on purpose stays s
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from trademaster.launchers.supervisor import Restarter
+from trademaster.launchers.triton import TritonServer
 
 
 class Server:
@@ -90,3 +94,20 @@ def test_after_close_nothing_is_restarted() -> None:
     restarter.check()
 
     assert server.restarts == 0
+
+
+def test_tritonserver_reports_a_crash_not_a_deliberate_stop(tmp_path: Path) -> None:
+    """The restarter's view of a real process: running (None), killed (its code), stopped on
+    purpose (None again, even though the process has exited)."""
+    server = TritonServer(tmp_path / "repository", tmp_path / "work")
+    server._proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    assert server.exit_code() is None
+
+    server._proc.kill()
+    server._proc.wait()
+    assert server.exit_code() == -9
+
+    server._proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    server.stop()
+    assert server._proc.poll() is not None
+    assert server.exit_code() is None
