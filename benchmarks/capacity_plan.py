@@ -182,58 +182,75 @@ def triton_spec_for(manifest: dict[str, Any], per_replica: float) -> HpaSpec:
     )
 
 
-def plot(timeline: Timeline, per_pod: float, path: Path) -> None:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    minutes = [s / 60 for s in range(len(timeline.demand))]
-    fig, (load, pods) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    load.plot(minutes, timeline.demand, label="demand", color="black")
-    load.plot(minutes, [r * per_pod for r in timeline.ready], label="capacity of ready pods")
-    load.plot(minutes, timeline.served, label="served", linestyle="--")
-    load.set_ylabel("requests / s")
-    load.legend(loc="upper right")
-    load.set_title("Production gateway HPA on a market-open ramp (simulated)")
-    pods.step(minutes, timeline.desired, where="post", label="replicas set by the HPA")
-    pods.step(minutes, timeline.ready, where="post", label="ready pods")
-    pods.set_ylabel("pods")
-    pods.set_xlabel("minutes")
-    pods.legend(loc="upper right")
+    return plt
+
+
+def _load_panel(axis: Any, timeline: Timeline, per_pod: float, unit: str, title: str) -> None:
+    minutes = _minutes(timeline)
+    axis.plot(minutes, timeline.demand, label="demand", color="black")
+    axis.plot(minutes, [r * per_pod for r in timeline.ready], label="capacity of ready pods")
+    axis.plot(minutes, timeline.served, label="served", linestyle="--")
+    axis.set_ylabel(unit)
+    axis.legend(loc="upper right")
+    axis.set_title(title)
+
+
+def _pods_panel(axis: Any, timeline: Timeline, label: str) -> None:
+    minutes = _minutes(timeline)
+    axis.step(minutes, timeline.desired, where="post", label="replicas set by the HPA")
+    axis.step(minutes, timeline.ready, where="post", label="ready pods")
+    axis.set_ylabel(label)
+    axis.set_xlabel("minutes")
+    axis.legend(loc="upper right")
+
+
+def _minutes(timeline: Timeline) -> list[float]:
+    return [s / 60 for s in range(len(timeline.demand))]
+
+
+def _save(fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
+
+
+def plot(timeline: Timeline, per_pod: float, path: Path) -> None:
+    fig, (load, pods) = _pyplot().subplots(2, 1, figsize=(9, 6), sharex=True)
+    _load_panel(
+        load,
+        timeline,
+        per_pod,
+        "requests / s",
+        "Production gateway HPA on a market-open ramp (simulated)",
+    )
+    _pods_panel(pods, timeline, "pods")
+    _save(fig, path)
 
 
 def plot_triton(timeline: Timeline, spec: HpaSpec, per_replica: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    minutes = [s / 60 for s in range(len(timeline.demand))]
-    fig, (load, queue, pods) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    load.plot(minutes, timeline.demand, label="demand", color="black")
-    load.plot(minutes, [r * per_replica for r in timeline.ready], label="capacity of ready pods")
-    load.plot(minutes, timeline.served, label="served", linestyle="--")
-    load.set_ylabel("inferences / s")
-    load.legend(loc="upper right")
-    load.set_title("Production Triton HPA (queue time per request) on the ramp (simulated)")
+    fig, (load, queue, pods) = _pyplot().subplots(3, 1, figsize=(9, 8), sharex=True)
+    _load_panel(
+        load,
+        timeline,
+        per_replica,
+        "inferences / s",
+        "Production Triton HPA (queue time per request) on the ramp (simulated)",
+    )
     target = spec.metrics[0].target
-    queue.plot(minutes, [v * 1000 for v in timeline.observed[QUEUE_METRIC]], label="HPA sees")
+    seen_ms = [v * 1000 for v in timeline.observed[QUEUE_METRIC]]
+    queue.plot(_minutes(timeline), seen_ms, label="HPA sees")
     queue.axhline(target * 1000, color="grey", linestyle=":", label=f"target {target * 1e3:g} ms")
     queue.set_yscale("log")
     queue.set_ylabel("queue ms / request")
     queue.legend(loc="upper right")
-    pods.step(minutes, timeline.desired, where="post", label="replicas set by the HPA")
-    pods.step(minutes, timeline.ready, where="post", label="ready pods")
-    pods.set_ylabel("Triton pods")
-    pods.set_xlabel("minutes")
-    pods.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pods_panel(pods, timeline, "Triton pods")
+    _save(fig, path)
 
 
 @dataclass(frozen=True)
