@@ -43,12 +43,14 @@ unit: bootstrap
 integration: bootstrap
 	$(PY) -m pytest tests/integration --fail-on-skip $(PYTEST_ARGS)
 
-# Load, latency and per-model benchmarks against their baselines (about 10 minutes);
-# results and plots in benchmarks/results/.
+# Load, latency and per-model benchmarks against their baselines, then the perf_analyzer
+# sweep per model against the in-process floor, which tunes dynamic batching into
+# exporters/cpu_batching.json (about 25 minutes); results and plots in benchmarks/results/.
 bench: bootstrap
 	$(PY) -m benchmarks.gateway_load
 	$(PY) -m benchmarks.gateway_latency
 	$(PY) -m benchmarks.models
+	$(PY) -m benchmarks.serving_sweep
 
 format: bootstrap
 	$(VENV)/bin/ruff format $(CODE)

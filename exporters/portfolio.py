@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from exporters.cpu_batching import CpuBatching, load_tuning
 from exporters.model_spec import TensorSpec
 from exporters.triton_config import (
     GPU_CONFIG_NAME,
@@ -148,8 +150,14 @@ def render_config(spec: PortfolioServingSpec, header: tuple[str, ...], instances
     return "\n\n".join(sections) + "\n"
 
 
-def render_cpu_config(spec: PortfolioServingSpec) -> str:
-    return render_config(spec, CPU_HEADER, spec.cpu_instance_count)
+def render_cpu_config(
+    spec: PortfolioServingSpec, tuning: Mapping[str, CpuBatching] | None = None
+) -> str:
+    """With the measured CPU instance count of ``tuning`` (default:
+    `exporters/cpu_batching.json`), else the spec's."""
+    tuned = (load_tuning() if tuning is None else tuning).get(spec.name)
+    instances = spec.cpu_instance_count if tuned is None else tuned.instance_count
+    return render_config(spec, CPU_HEADER, instances)
 
 
 def render_gpu_config(spec: PortfolioServingSpec) -> str:

@@ -45,8 +45,8 @@ def tabular_spec(
         outputs=(output,),
         max_batch_size=1024,
         # No waiting for a batch to fill: requests queued while an instance is busy are
-        # batched anyway. Measured with perf_analyzer on CPU: p50 at concurrency 1 went from
-        # 0.68 to 0.32 ms, with the same or better throughput at concurrency 8 and 32.
+        # batched anyway. The CPU configs take the values measured by
+        # `benchmarks.serving_sweep` (exporters/cpu_batching.json) where it has them.
         preferred_batch_sizes=(),
         max_queue_delay_us=0,
         parameters={

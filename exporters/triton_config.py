@@ -8,12 +8,14 @@ TensorRT execution accelerator, or the native `pytorch` backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from exporters.cpu_batching import CpuBatching, load_tuning
 from exporters.model_spec import ModelSpec, TensorSpec
 from trademaster.contract.atomic_file import replacing
 from trademaster.contract.parameters import Parameter
@@ -60,8 +62,8 @@ def instance_group_lines(count: int, kind: str) -> list[str]:
     return ["instance_group [", "  {", f"    count: {count}", f"    kind: {kind}", "  }", "]"]
 
 
-def dynamic_batching_lines(spec: ModelSpec) -> list[str]:
-    if spec.max_batch_size == 0:
+def dynamic_batching_lines(spec: ModelSpec, batcher: bool = True) -> list[str]:
+    if spec.max_batch_size == 0 or not batcher:
         return []
     lines = ["dynamic_batching {"]
     if spec.preferred_batch_sizes:
@@ -132,8 +134,26 @@ def join_sections(*sections: list[str]) -> str:
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 
-def render_cpu_config(spec: ModelSpec) -> str:
-    """`config.pbtxt` for the python-backend runner on CPU."""
+def tuned_for_cpu(
+    spec: ModelSpec, tuning: Mapping[str, CpuBatching] | None = None
+) -> tuple[ModelSpec, bool]:
+    """``spec`` with the measured CPU instance count and queue delay of ``tuning`` (default:
+    `exporters/cpu_batching.json`), and whether it keeps a dynamic batcher."""
+    tuned = (load_tuning() if tuning is None else tuning).get(spec.name)
+    if tuned is None:
+        return spec, True
+    delay = tuned.max_queue_delay_us
+    if delay is None:
+        delay = spec.max_queue_delay_us
+    changed = dataclasses.replace(
+        spec, cpu_instance_count=tuned.instance_count, max_queue_delay_us=delay
+    )
+    return changed, tuned.max_queue_delay_us is not None
+
+
+def render_cpu_config(spec: ModelSpec, tuning: Mapping[str, CpuBatching] | None = None) -> str:
+    """`config.pbtxt` for the python-backend runner on CPU, with the measured batching
+    settings of ``tuning`` (default: `exporters/cpu_batching.json`)."""
     return render_python_config(
         spec,
         {
@@ -142,18 +162,24 @@ def render_cpu_config(spec: ModelSpec) -> str:
             Parameter.RUNTIME: spec.runtime,
             Parameter.MODEL_FILENAME: spec.artifact_name,
         },
+        tuning,
     )
 
 
-def render_python_config(spec: ModelSpec, parameters: Mapping[Parameter, str]) -> str:
+def render_python_config(
+    spec: ModelSpec,
+    parameters: Mapping[Parameter, str],
+    tuning: Mapping[str, CpuBatching] | None = None,
+) -> str:
     """A python-backend model on CPU with exactly ``parameters`` (e.g. the tokenizer, which
-    brings its own ``model.py`` instead of the runner)."""
+    brings its own ``model.py`` instead of the runner) and the measured batching settings."""
+    spec, batcher = tuned_for_cpu(spec, tuning)
     return join_sections(
         header_lines(spec, "python", None),
         tensor_lines("input", spec.inputs),
         tensor_lines("output", spec.outputs),
         instance_group_lines(spec.cpu_instance_count, "KIND_CPU"),
-        dynamic_batching_lines(spec),
+        dynamic_batching_lines(spec, batcher),
         warmup_lines(spec),
         parameter_lines(parameters),
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from trademaster.contract.source_files import import_path
 from trademaster.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -43,13 +43,7 @@ def open_feature_store(store_root: Path, redis: str) -> FeatureStore:
 
 def load_definitions() -> ModuleType:
     """Imports ``feature_repo/definitions.py`` by path (Feast's CLI does the same)."""
-    path = FEATURE_REPO / "definitions.py"
-    spec = importlib.util.spec_from_file_location("trademaster_feature_definitions", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no Feast definitions at {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_path("trademaster_feature_definitions", FEATURE_REPO / "definitions.py")
 
 
 def feature_service_columns(service: FeatureService) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import tritonclient.http as httpclient
 
@@ -221,11 +223,18 @@ class TritonServer(ManagedServer):
                 if entry["name"] == name and entry.get("state") == "READY"
             }
 
-    def load_model(self, name: str) -> None:
-        """Load (or reload, picking up new versions and config) `name`; returns once ready."""
+    def model_config(self, name: str) -> dict[str, Any]:
+        """The config Triton serves `name` with (JSON, as `/v2/models/<name>/config`)."""
+        with _http_client(self.http_url, timeout_s=10.0) as client:
+            return dict(client.get_model_config(name))
+
+    def load_model(self, name: str, config: Mapping[str, Any] | None = None) -> None:
+        """Load (or reload, picking up new versions and config) `name`; returns once ready.
+        With `config`, Triton loads it with that config instead of its `config.pbtxt`."""
+        override = None if config is None else json.dumps(config)
         with _http_client(self.http_url) as client:
             try:
-                client.load_model(name)
+                client.load_model(name, config=override)
             except Exception as exc:
                 raise ServerStartError(
                     f"loading model {name!r} failed: {exc}\n--- last log lines ---\n"
