@@ -61,6 +61,8 @@ def _symbol_features(rows: pd.DataFrame) -> pd.DataFrame:
             "return_5d": close / close.shift(5) - 1,
             "return_20d": close / close.shift(20) - 1,
             "close_to_ma50": close / close.rolling(50).mean() - 1,
+            # The simple 14-bar mean of the true range, not Wilder's smoothed ATR; every
+            # feature is checked against its formula in tests/unit/features/test_market_oracle.py.
             "atr_pct_14": true_range.rolling(14).mean() / close,
         }
     )
