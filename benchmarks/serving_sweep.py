@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import signal
 import statistics
@@ -255,11 +256,10 @@ def _ms(us: float | None) -> float | None:
 
 
 def floors(
-    triton: TritonServer, repository: Path, model: str, data: Path, plan: Plan
+    triton: TritonServer, repository: Path, model: str, data: Path, max_batch: int, plan: Plan
 ) -> list[FloorRow]:
     entries = json.loads(data.read_text())["data"]
     runner = floor_runner(repository, model, triton.model_config)
-    max_batch = int(triton.model_config(model).get("max_batch_size", 1))
     return [
         measure_floor(model, runner, entries, b, seconds=plan.floor_seconds)
         for b in plan.batch_sizes
@@ -286,7 +286,7 @@ def run(settings: PipelineSettings, plan: Plan, work: Path) -> list[ModelResult]
             result = tune(triton, measure, model, plan)
             max_batch = int(triton.model_config(model).get("max_batch_size", 1))
             result.sweep = sweep(measure, model, max_batch, plan)
-            result.floor = floors(triton, repository, model, data[model], plan)
+            result.floor = floors(triton, repository, model, data[model], max_batch, plan)
             results.append(result)
             log(f"{model}: done in {time.monotonic() - started:.0f} s")
     return results
@@ -357,8 +357,6 @@ def merged_tuning(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, CPU only"
 
 

@@ -68,3 +68,10 @@ def load_tuning(path: Path = TUNED_FILE) -> dict[str, CpuBatching]:
     if not path.exists():
         return {}
     return parse_tuning(json.loads(path.read_text(encoding="utf-8")), path)
+
+
+def tuned_settings(
+    name: str, tuning: Mapping[str, CpuBatching] | None = None
+) -> CpuBatching | None:
+    """The measured settings of model ``name`` in ``tuning`` (default: the tuned file)."""
+    return (load_tuning() if tuning is None else tuning).get(name)

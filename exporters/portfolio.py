@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from exporters.cpu_batching import CpuBatching, load_tuning
+from exporters.cpu_batching import CpuBatching, tuned_settings
 from exporters.model_spec import TensorSpec
 from exporters.triton_config import (
     GPU_CONFIG_NAME,
@@ -155,7 +155,7 @@ def render_cpu_config(
 ) -> str:
     """With the measured CPU instance count of ``tuning`` (default:
     `exporters/cpu_batching.json`), else the spec's."""
-    tuned = (load_tuning() if tuning is None else tuning).get(spec.name)
+    tuned = tuned_settings(spec.name, tuning)
     instances = spec.cpu_instance_count if tuned is None else tuned.instance_count
     return render_config(spec, CPU_HEADER, instances)
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from exporters.cpu_batching import CpuBatching, load_tuning
+from exporters.cpu_batching import CpuBatching, tuned_settings
 from exporters.model_spec import ModelSpec, TensorSpec
 from trademaster.contract.atomic_file import replacing
 from trademaster.contract.parameters import Parameter
@@ -139,7 +139,7 @@ def tuned_for_cpu(
 ) -> tuple[ModelSpec, bool]:
     """``spec`` with the measured CPU instance count and queue delay of ``tuning`` (default:
     `exporters/cpu_batching.json`), and whether it keeps a dynamic batcher."""
-    tuned = (load_tuning() if tuning is None else tuning).get(spec.name)
+    tuned = tuned_settings(spec.name, tuning)
     if tuned is None:
         return spec, True
     delay = tuned.max_queue_delay_us
