@@ -63,6 +63,19 @@ def pipeline_test_settings(root: Path, redis_port: int, **overrides: Any) -> Pip
     )
 
 
+def corrupt_warehouse(url: str, *statements: str) -> None:
+    """Runs ``statements`` on a test's own warehouse copy as its owner (the pipeline cannot)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
 def run_cli(
     settings: PipelineSettings,
     *args: str,

@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from exporters.registered import export_champion, exported_versions
-from tests.integration.stack import RISK_MODEL
+from tests.integration.stack import RISK_MODEL, corrupt_warehouse
 from trademaster import registry
 from trademaster.pipeline import tasks
 from trademaster.pipeline.catalog import definition as catalog_definition
@@ -67,12 +66,12 @@ def test_corrupt_warehouse_data_fails_validation_naming_each_problem(
     database = tmp_path / "warehouse.db"
     shutil.copy(pipeline_settings.resolved_warehouse_url.removeprefix("sqlite:///"), database)
     settings = pipeline_settings.model_copy(update={"warehouse_url": f"sqlite:///{database}"})
-    engine = sa.create_engine(settings.resolved_warehouse_url)
-    with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE market_data SET close = -1 WHERE symbol = 'SYN001'"))
-        connection.execute(sa.text("UPDATE trades SET leverage = 50 WHERE trade_id <= 3"))
-        connection.execute(sa.text("DELETE FROM users WHERE user_id = 1"))
-    engine.dispose()
+    corrupt_warehouse(
+        settings.resolved_warehouse_url,
+        "UPDATE market_data SET close = -1 WHERE symbol = 'SYN001'",
+        "UPDATE trades SET leverage = 50 WHERE trade_id <= 3",
+        "DELETE FROM users WHERE user_id = 1",
+    )
 
     with pytest.raises(DataValidationError) as failure:
         tasks.validate_data(settings)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.stack import isolated_settings, run_cli
+from tests.integration.stack import corrupt_warehouse, isolated_settings, run_cli
 from trademaster.features.build import MARKET_FEATURES_FILE
 from trademaster.features.extract import DATASETS, current_extract
 from trademaster.launchers.postgres_server import PostgresServer
@@ -29,6 +29,7 @@ from trademaster.warehouse import schema
 from trademaster.warehouse.advance import advance_market
 from trademaster.warehouse.read import read_table
 from trademaster.warehouse.seed import WarehouseNotEmpty, generate_frames, seed_warehouse
+from trademaster.warehouse.validation import DataValidationError
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +104,26 @@ def test_seed_extract_and_validate_against_a_real_postgres(
     # A second seed would delete those rows: refused, saying what would be lost.
     with pytest.raises(WarehouseNotEmpty, match=r"trades \(3,\d{3} rows\).*--replace"):
         seed_warehouse(settings)
+
+    # The contract's SQL counts what breaks it on PostgreSQL too, every problem in one message.
+    corrupt_warehouse(
+        postgres.url,
+        "UPDATE trades SET leverage = 50 WHERE trade_id <= 2",
+        "UPDATE headlines SET label = 'ecstatic' WHERE headline_id = 1",
+        "DELETE FROM users WHERE user_id = 1",
+    )
+    with pytest.raises(DataValidationError) as failure:
+        tasks.validate_data(settings)
+    problems = str(failure.value).split("\n- ")[1:]
+    orphans = int((stored["user_id"] == 1).sum())
+    assert sorted(problems) == sorted(
+        [
+            "users: 99 rows, expected at least 100",
+            "headlines: 1 rows violate 'label is negative, neutral or positive'",
+            "trades: 2 rows violate 'leverage within [1, 10]'",
+            f"trades: {orphans} rows reference unknown users",
+        ]
+    )
 
 
 def _checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:

@@ -29,18 +29,16 @@ def extract(settings: PipelineSettings) -> dict[str, Any]:
 
 
 def validate_data(settings: PipelineSettings) -> dict[str, Any]:
-    """Fails the run with every problem listed if the warehouse breaks its contract; else
-    publishes the staged extract."""
+    """Fails the run with every problem listed if the warehouse breaks its contract (checked
+    by SQL in the warehouse); else publishes the staged extract."""
     from trademaster.features.extract import publish_extract
-    from trademaster.warehouse import schema
-    from trademaster.warehouse.read import read_table
-    from trademaster.warehouse.validation import validate_frames
+    from trademaster.warehouse.read import warehouse_connection
+    from trademaster.warehouse.validation import validate_warehouse
 
-    frames = {
-        table.name: read_table(settings, table)
-        for table in (schema.market_data, schema.users, schema.trades, schema.headlines)
-    }
-    counts = validate_frames(frames, min_users=settings.n_users, min_trades=settings.n_trades)
+    with warehouse_connection(settings) as connection:
+        counts = validate_warehouse(
+            connection, min_users=settings.n_users, min_trades=settings.n_trades
+        )
     log.info("data validation passed: %s", counts)
     # Only data that passed moves the extract's watermark.
     publish_extract(settings)

@@ -20,9 +20,9 @@ from trademaster.warehouse.advance import (
     Regime,
     advance_market,
 )
-from trademaster.warehouse.read import read_table
+from trademaster.warehouse.read import read_table, warehouse_connection
 from trademaster.warehouse.seed import seed_warehouse
-from trademaster.warehouse.validation import validate_frames
+from trademaster.warehouse.validation import validate_warehouse
 
 TODAY = date(2026, 9, 30)  # three months after the seed's END_DATE
 TABLES = (schema.market_data, schema.users, schema.trades, schema.headlines)
@@ -82,7 +82,8 @@ def test_advancing_appends_days_and_keeps_every_existing_row(tmp_path: Path) -> 
     assert len(headlines) == summary.headlines > 0
     assert after["headlines"]["headline_id"].is_unique
     # Still a warehouse the pipeline accepts.
-    validate_frames(after, min_users=settings.n_users, min_trades=settings.n_trades)
+    with warehouse_connection(settings) as connection:
+        validate_warehouse(connection, min_users=settings.n_users, min_trades=settings.n_trades)
 
 
 def test_advancing_is_deterministic_for_a_seed_and_state(tmp_path: Path) -> None:
