@@ -30,6 +30,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/trademaster/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
+# Java for PySpark (spark_master: the user features on a Spark cluster, or local mode).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 trademaster \
     && useradd --uid 10001 --gid 10001 --home-dir /home/trademaster --create-home \
        --shell /bin/bash trademaster \

@@ -44,6 +44,8 @@ apt_packages() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  # Java for PySpark: the Spark path of the user features (tests run it in local mode).
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   # The load generator of benchmarks/ (`make bench`).
   command -v wrk >/dev/null || missing+=(wrk)
   if [ ${#missing[@]} -eq 0 ]; then

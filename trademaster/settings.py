@@ -53,6 +53,13 @@ class PipelineSettings(BaseSettings):
         "for rows that arrive late.",
     )
 
+    # Feature engineering: embedded (numpy, bounded chunks of users) or on a Spark cluster.
+    spark_master: str = Field(
+        default="",
+        description="Spark master URL (spark://spark-master:7077, local[2]) to compute the user "
+        "features on; empty: embedded. The cluster must read and write data_dir (shared storage).",
+    )
+
     # Risk model label: position loses >= threshold of its margin within the horizon.
     risk_horizon_days: int = Field(default=10, ge=1)
     risk_loss_threshold: float = Field(default=0.10, gt=0, lt=1)

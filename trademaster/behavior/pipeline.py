@@ -32,7 +32,8 @@ from trademaster.training.evaluation import signed_log1p
 from trademaster.training.promotion import candidate_report, champion_model
 from trademaster.training.torch_fit import TrainingConfig
 from trademaster.warehouse import schema
-from trademaster.warehouse.read import read_table
+from trademaster.warehouse.aggregates import trade_day_span
+from trademaster.warehouse.read import read_table, warehouse_connection
 from trademaster.warehouse.users import ARCHETYPES, archetype_at
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[st
     """Snapshots of active users every few weeks, features joined point in time by Feast."""
     store = open_feature_store(settings.feature_store_root.resolve(), settings.online_store_redis)
     users = read_table(settings, schema.users)
-    trades = read_table(settings, schema.trades)
-    days = pd.bdate_range(trades["ts"].min().normalize(), trades["ts"].max().normalize())
+    with warehouse_connection(settings) as connection:
+        span = trade_day_span(connection)  # in SQL: the trades themselves are not read
+    if span is None:
+        raise ValueError("the warehouse holds no trades to take behaviour snapshots of")
+    days = pd.bdate_range(pd.Timestamp(span[0]), pd.Timestamp(span[1]))
     snapshot_times = days[SNAPSHOT_EVERY_BUSINESS_DAYS::SNAPSHOT_EVERY_BUSINESS_DAYS]
     entity_df = pd.DataFrame(
         [(user, ts) for user in users["user_id"] for ts in snapshot_times],
