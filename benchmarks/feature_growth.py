@@ -8,7 +8,10 @@ Each stage runs the pipeline's own code in a fresh process (``--stage``), in ord
 warehouse per scale: seeding (generation, not the pipeline: reported apart), extraction
 (the warehouse's daily aggregates by SQL), validation (the contract by SQL), offline
 features (market features, user snapshots a bounded chunk of users at a time, price
-windows) and Feast materialisation into a real Redis. The peak RSS is the stage process's
+windows), Feast materialisation into a real Redis, and training of the two models whose
+training sets grow with the warehouse (risk, behaviour; above their caps they train on a
+fixed sample: ``risk_max_training_trades``, ``behavior_max_training_users``), with their
+held-out figures. The peak RSS is the stage process's
 own (``wait4``). Writes ``benchmarks/results/feature_growth.{json,md,png}``.
 
 Targets on a 2-core machine at 50x: extraction + validation + offline features within 8
@@ -36,7 +39,16 @@ from trademaster.settings import PipelineSettings
 
 DEFAULT_USERS = PipelineSettings.model_fields["n_users"].default
 DEFAULT_TRADES = PipelineSettings.model_fields["n_trades"].default
-STAGES = ("seed", "extract", "validate", "features", "materialize")
+STAGES = ("seed", "extract", "validate", "features", "materialize", "train")
+# The models whose training sets grow with users and trades (the others: symbols, headlines).
+TRAINED = ("risk-assessment-model", "behavioral-pattern-classifier")
+# Held-out figures each trained model reports, as its MLflow metrics.
+HELD_OUT = {
+    "risk-assessment-model": ("holdout_auc", "logistic_auc", "train_rows", "holdout_rows"),
+    "behavioral-pattern-classifier": (
+        "holdout_macro_f1", "logistic_macro_f1", "train_rows", "holdout_rows",
+    ),
+}  # fmt: skip
 # The stages whose sum the 8-minute, 4 GB target is about.
 TARGET_STAGES = ("extract", "validate", "features")
 TARGET_SECONDS, TARGET_RSS_GB = 8 * 60, 4.0
@@ -75,6 +87,12 @@ def run_stage(stage: str, settings: PipelineSettings) -> dict[str, Any]:
         from trademaster.features.build import apply_and_materialize
 
         return apply_and_materialize(settings)
+    if stage == "train":
+        reports = {}
+        for model in TRAINED:
+            metrics = tasks.train_model(settings, model)["metrics"]
+            reports[model] = {name: metrics.get(name) for name in HELD_OUT[model]}
+        return {"held_out": reports}
     raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
 
 
@@ -140,6 +158,20 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             f"{row['extract_validate_features_peak_gb']:.2f} GB | "
             f"{row['ms_per_1k_trades']:.1f} ms | {row['user_feature_rows']:,} |"
         )
+    lines += [
+        "",
+        "| scale | model | held-out figures (training sample policy: README) |",
+        "|---|---|---|",
+    ]
+    for row in results:
+        train = next(stage for stage in row["stages"] if stage["stage"] == "train")
+        for model, figures in train["report"]["held_out"].items():
+            shown = ", ".join(
+                f"{name} {int(value):,}" if name.endswith("_rows") else f"{name} {value:.4f}"
+                for name, value in figures.items()
+                if value is not None
+            )
+            lines.append(f"| {row['scale']}x | {model} | {shown} |")
     lines += [
         "",
         f"Target at 50x: extract + validate + features within {TARGET_SECONDS} s and "

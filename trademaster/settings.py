@@ -53,6 +53,20 @@ class PipelineSettings(BaseSettings):
         "for rows that arrive late.",
     )
 
+    # Training sets at scale: above these, a fixed sample (README, "The pipeline").
+    risk_max_training_trades: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="Opening trades the risk model trains and is validated on; above it every "
+        "k-th position (position_id divisible by k, the smallest k that fits).",
+    )
+    behavior_max_training_users: int = Field(
+        default=10_000,
+        ge=100,
+        description="Users whose snapshots the behaviour model trains and is validated on; "
+        "above it every k-th user (user_id divisible by k).",
+    )
+
     # Feature engineering: embedded (numpy, bounded chunks of users) or on a Spark cluster.
     spark_master: str = Field(
         default="",

@@ -8,6 +8,7 @@ the held-out users were never seen in training.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,7 +59,7 @@ GATE_RULES = (
 def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[str]]:
     """Snapshots of active users every few weeks, features joined point in time by Feast."""
     store = open_feature_store(settings.feature_store_root.resolve(), settings.online_store_redis)
-    users = read_table(settings, schema.users)
+    users = training_users(read_table(settings, schema.users), settings.behavior_max_training_users)
     with warehouse_connection(settings) as connection:
         span = trade_day_span(connection)  # in SQL: the trades themselves are not read
     if span is None:
@@ -82,6 +83,23 @@ def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[st
     frame = frame.sort_values(["user_id", "event_timestamp"])
     log.info("%d active snapshots of %d users", len(frame), frame["user_id"].nunique())
     return frame.reset_index(drop=True), names
+
+
+def training_users(users: pd.DataFrame, max_users: int) -> pd.DataFrame:
+    """Every user, or above ``max_users`` every k-th (``user_id`` divisible by k, the smallest
+    k that fits): a fixed sample, the same on every run."""
+    stride = max(1, math.ceil(len(users) / max_users))
+    if stride == 1:
+        return users
+    sample = users[users["user_id"] % stride == 0]
+    log.info(
+        "behaviour training sample: %d of %d users (every %dth; behavior_max_training_users=%d)",
+        len(sample),
+        len(users),
+        stride,
+        max_users,
+    )
+    return sample
 
 
 def split_users(

@@ -502,18 +502,22 @@ TABLES: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def read_frames(settings: PipelineSettings, models: Iterable[str]) -> WarehouseFrames:
-    """The warehouse tables ``models``' joins need, each read once."""
+def read_frames(
+    settings: PipelineSettings, models: Iterable[str], trades_since: pd.Timestamp | None = None
+) -> WarehouseFrames:
+    """The warehouse tables ``models``' joins need, each read once; of the trades only those
+    from ``trades_since`` on (the first logged answer: an answer is matched to a position
+    opened after it), selected in SQL."""
     from trademaster.warehouse import schema
     from trademaster.warehouse.market import daily_bars
-    from trademaster.warehouse.read import read_table
+    from trademaster.warehouse.read import read_table, read_trades_since
 
     wanted = {table for model in models for table in TABLES.get(model, ())}
     market = None
     if wanted & {"market_data", "daily"}:
         market = read_table(settings, schema.market_data)
     return WarehouseFrames(
-        trades=read_table(settings, schema.trades) if "trades" in wanted else None,
+        trades=read_trades_since(settings, trades_since) if "trades" in wanted else None,
         daily=daily_bars(market) if market is not None and "daily" in wanted else None,
         market_data=market if "market_data" in wanted else None,
         users=read_table(settings, schema.users) if "users" in wanted else None,
@@ -581,7 +585,7 @@ def realized_quality(
         )
         return []
     references = {key: version_reference(settings, *key) for key in versions}
-    frames = read_frames(settings, {model for model, _ in versions})
+    frames = read_frames(settings, {model for model, _ in versions}, served["logged_at"].min())
     return evaluate(
         served,
         frames,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from trademaster.features.store import feature_service_columns
 from trademaster.risk.labels import adverse_move_labels
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
 from trademaster.warehouse.market import daily_bars
-from trademaster.warehouse.read import read_table
+from trademaster.warehouse.read import read_table, warehouse_connection
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -44,9 +46,8 @@ def risk_examples(
     settings: PipelineSettings, store: FeatureStore
 ) -> tuple[pd.DataFrame, list[str]]:
     """Opening trades labelled by their outcome, joined point-in-time with Feast features."""
-    trades = read_table(settings, schema.trades)
+    opens = opening_trades(settings, settings.risk_max_training_trades)
     daily = daily_bars(read_table(settings, schema.market_data))
-    opens = trades[trades["action"] == "open"]
     labelled = adverse_move_labels(
         opens, daily, settings.risk_horizon_days, settings.risk_loss_threshold
     )
@@ -77,6 +78,31 @@ def risk_examples(
     # Feast returns rows in no fixed order; a total order keeps training reproducible.
     order = ["event_timestamp", "user_id", "symbol"]
     return complete.sort_values(order, ignore_index=True), names
+
+
+def opening_trades(settings: PipelineSettings, max_trades: int) -> pd.DataFrame:
+    """The opening trades, selected in SQL (closing trades are not read). Above
+    ``max_trades``, every k-th position (``position_id`` divisible by k, the smallest k that
+    fits): a fixed sample spread evenly over users and time, the same on every run."""
+    trades = schema.trades
+    is_open = trades.c.action == "open"
+    with warehouse_connection(settings) as connection:
+        total = connection.execute(sa.select(sa.func.count()).where(is_open)).scalar_one()
+        stride = max(1, math.ceil(total / max_trades))
+        query = sa.select(trades).where(is_open).order_by(trades.c.trade_id)
+        if stride > 1:
+            query = query.where(trades.c.position_id % stride == 0)
+        opens = pd.read_sql(query, connection, parse_dates=["ts"])
+    if stride > 1:
+        log.info(
+            "risk training sample: %d of %d opening trades (every %dth position; "
+            "risk_max_training_trades=%d)",
+            len(opens),
+            total,
+            stride,
+            max_trades,
+        )
+    return opens
 
 
 def time_split(

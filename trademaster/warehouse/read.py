@@ -69,6 +69,19 @@ def read_table(settings: PipelineSettings, table: sa.Table) -> pd.DataFrame:
         return pd.read_sql_table(table.name, connection)
 
 
+def read_trades_since(settings: PipelineSettings, since: pd.Timestamp | None) -> pd.DataFrame:
+    """The trades stamped ``since`` or later (every trade when None), selected in SQL;
+    ``since`` naive or aware (the warehouse stores naive UTC)."""
+    trades = schema.trades
+    query = sa.select(trades).order_by(trades.c.trade_id)
+    if since is not None and not pd.isna(since):
+        stamp = pd.Timestamp(since)
+        naive = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+        query = query.where(trades.c.ts >= naive.to_pydatetime())
+    with warehouse_connection(settings) as connection:
+        return pd.read_sql(query, connection, parse_dates=["ts"])
+
+
 def row_counts(connection: sa.Connection) -> dict[str, int]:
     """Rows in each of the warehouse tables that exist (absent tables are left out)."""
     present = set(sa.inspect(connection).get_table_names())

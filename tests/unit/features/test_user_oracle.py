@@ -30,6 +30,7 @@ from trademaster.warehouse.seed import seed_warehouse
 # The features are float32.
 RTOL, ATOL = 1e-5, 1e-5
 N_SNAPSHOT_DAYS = 5
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S"
 
 # Positions opened in [start, cutoff): counts, means, the 20-bar return before the entry day
 # (a daily close is the day's last bar, hourly series included) and the HHI of notional.
@@ -75,10 +76,12 @@ WHERE c.user_id = :user AND c.action = 'close' AND c.ts >= :start AND c.ts < :cu
 
 
 def _oracle(connection: sa.Connection, user: int, cutoff: pd.Timestamp) -> dict[str, float]:
+    # Bound as text in SQLite's DateTime format: importing Feast's SQLite online store
+    # registers a process-wide sqlite3 adapter that binds datetimes as epoch numbers.
     window = {
         "user": user,
-        "start": (cutoff - pd.Timedelta(days=90)).to_pydatetime(),
-        "cutoff": cutoff.to_pydatetime(),
+        "start": (cutoff - pd.Timedelta(days=90)).strftime(SQLITE_DATETIME),
+        "cutoff": cutoff.strftime(SQLITE_DATETIME),
     }
     opened = connection.execute(sa.text(OPENS_SQL), window).mappings().one()
     closed = connection.execute(sa.text(CLOSES_SQL), window).mappings().one()
