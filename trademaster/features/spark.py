@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -41,12 +42,37 @@ OUTPUT_SCHEMA = ", ".join(
 )
 
 
+class SparkUnavailable(RuntimeError):
+    """``spark_master`` is set but Spark cannot start: no Java, or the master is unreachable."""
+
+
+def check_spark(master: str, timeout_s: float = 5.0) -> None:
+    """Fails fast, saying what to do, where a session would fail late or wait for a master
+    that never answers (a standalone master that is down leaves jobs waiting forever)."""
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise SparkUnavailable(
+            f"TRADEMASTER_SPARK_MASTER={master} needs Java 17 (Debian: openjdk-17-jre-headless; "
+            "scripts/bootstrap.sh installs it); unset it to compute the features embedded"
+        )
+    if master.startswith("spark://"):
+        for address in master.removeprefix("spark://").split(","):
+            host, _, port = address.partition(":")
+            try:
+                socket.create_connection((host, int(port or 7077)), timeout=timeout_s).close()
+            except (OSError, ValueError) as exc:
+                raise SparkUnavailable(
+                    f"Spark master {address} of TRADEMASTER_SPARK_MASTER={master} is not "
+                    f"reachable ({exc}); unset it to compute the features embedded"
+                ) from exc
+
+
 @contextmanager
 def spark_session(master: str) -> Iterator[SparkSession]:
     """A session on ``master``, stopped on exit. Timestamps are UTC; parquet nanosecond
     timestamps (pandas' default) are read as integers, which the feature code accepts."""
     from pyspark.sql import SparkSession
 
+    check_spark(master)
     log.info("starting a Spark session on %s", master)
     # Python workers run this interpreter (the pipeline image's, on a cluster) unless told:
     # PySpark reads the variable, not the setting, when it starts them.
