@@ -7,21 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.unit.warehouse.helpers import small_settings
+from tests.unit.warehouse.helpers import seeded_small_warehouse
 from trademaster.features.build import USER_BEHAVIOR_FILE, write_user_features
 from trademaster.features.extract import current_extract
 from trademaster.settings import PipelineSettings
-from trademaster.warehouse.seed import seed_warehouse
 
 CREATED = pd.Timestamp("2026-07-01", tz="UTC")
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> PipelineSettings:
-    root = tmp_path_factory.mktemp("spark")
-    settings = small_settings(data_dir=root, warehouse_url=f"sqlite:///{root / 'warehouse.db'}")
-    seed_warehouse(settings)
-    return settings
+    return seeded_small_warehouse(tmp_path_factory.mktemp("spark"))
 
 
 def _features(settings: PipelineSettings, path: Path) -> tuple[int, pd.DataFrame]:

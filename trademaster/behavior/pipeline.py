@@ -8,7 +8,6 @@ the held-out users were never seen in training.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from trademaster.settings import PipelineSettings
 from trademaster.training import fingerprint, gates
 from trademaster.training.evaluation import signed_log1p
 from trademaster.training.promotion import candidate_report, champion_model
+from trademaster.training.sampling import sample_stride
 from trademaster.training.torch_fit import TrainingConfig
 from trademaster.warehouse import schema
 from trademaster.warehouse.aggregates import trade_day_span
@@ -88,7 +88,7 @@ def behavior_examples(settings: PipelineSettings) -> tuple[pd.DataFrame, list[st
 def training_users(users: pd.DataFrame, max_users: int) -> pd.DataFrame:
     """Every user, or above ``max_users`` every k-th (``user_id`` divisible by k, the smallest
     k that fits): a fixed sample, the same on every run."""
-    stride = max(1, math.ceil(len(users) / max_users))
+    stride = sample_stride(len(users), max_users)
     if stride == 1:
         return users
     sample = users[users["user_id"] % stride == 0]

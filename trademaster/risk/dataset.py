@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ import sqlalchemy as sa
 from trademaster.features.store import feature_service_columns
 from trademaster.risk.labels import adverse_move_labels
 from trademaster.settings import PipelineSettings
+from trademaster.training.sampling import sample_stride
 from trademaster.warehouse import schema
 from trademaster.warehouse.market import daily_bars
 from trademaster.warehouse.read import read_table, warehouse_connection
@@ -88,7 +88,7 @@ def opening_trades(settings: PipelineSettings, max_trades: int) -> pd.DataFrame:
     is_open = trades.c.action == "open"
     with warehouse_connection(settings) as connection:
         total = connection.execute(sa.select(sa.func.count()).where(is_open)).scalar_one()
-        stride = max(1, math.ceil(total / max_trades))
+        stride = sample_stride(total, max_trades)
         query = sa.select(trades).where(is_open).order_by(trades.c.trade_id)
         if stride > 1:
             query = query.where(trades.c.position_id % stride == 0)

@@ -7,14 +7,12 @@ user and a snapshot it selects that user's trades in the 90-day window straight 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.unit.warehouse.helpers import small_settings
+from tests.unit.warehouse.helpers import seeded_small_warehouse
 from trademaster.features.build import extract_user_features, snapshot_days
 from trademaster.features.extract import current_extract
 from trademaster.features.user_features import (
@@ -25,7 +23,6 @@ from trademaster.features.user_features import (
     with_entry_momentum,
 )
 from trademaster.settings import PipelineSettings
-from trademaster.warehouse.seed import seed_warehouse
 
 # The features are float32.
 RTOL, ATOL = 1e-5, 1e-5
@@ -104,10 +101,7 @@ def _oracle(connection: sa.Connection, user: int, cutoff: pd.Timestamp) -> dict[
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> PipelineSettings:
-    root: Path = tmp_path_factory.mktemp("oracle")
-    settings = small_settings(data_dir=root, warehouse_url=f"sqlite:///{root / 'warehouse.db'}")
-    seed_warehouse(settings)
-    return settings
+    return seeded_small_warehouse(tmp_path_factory.mktemp("oracle"))
 
 
 def test_every_user_feature_equals_sql_on_the_raw_trades(seeded: PipelineSettings) -> None:

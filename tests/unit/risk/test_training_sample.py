@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.unit.warehouse.helpers import small_settings
+from tests.unit.warehouse.helpers import seeded_small_warehouse
 from trademaster.behavior.pipeline import training_users
 from trademaster.risk.dataset import opening_trades
 from trademaster.settings import PipelineSettings
 from trademaster.warehouse import schema
 from trademaster.warehouse.read import read_table, read_trades_since
-from trademaster.warehouse.seed import seed_warehouse
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> PipelineSettings:
-    root: Path = tmp_path_factory.mktemp("sample")
-    settings = small_settings(data_dir=root, warehouse_url=f"sqlite:///{root / 'warehouse.db'}")
-    seed_warehouse(settings)
-    return settings
+    return seeded_small_warehouse(tmp_path_factory.mktemp("sample"))
 
 
 def test_below_the_cap_every_opening_trade_is_read_as_the_table_holds_it(

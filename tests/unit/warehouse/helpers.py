@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,15 @@ def small_settings(**overrides: Any) -> PipelineSettings:
         **overrides,
     }
     return PipelineSettings(**values)
+
+
+def seeded_small_warehouse(root: Path) -> PipelineSettings:
+    """``small_settings`` with data and a seeded SQLite warehouse under ``root``."""
+    from trademaster.warehouse.seed import seed_warehouse
+
+    settings = small_settings(data_dir=root, warehouse_url=f"sqlite:///{root / 'warehouse.db'}")
+    seed_warehouse(settings)
+    return settings
 
 
 def positions_of(frames: WarehouseFrames) -> pd.DataFrame:
