@@ -87,7 +87,7 @@ def _infer(triton: TritonServer, version: int, model: str = MODEL) -> bool:
         client.close()
 
 
-def _stub_pid(repo: Path, version: int, model: str = MODEL) -> int:
+def _stub_pids(repo: Path, version: int, model: str = MODEL) -> list[int]:
     listing = subprocess.run(
         ["pgrep", "-f", f"triton_python_backend_stub {repo / model / str(version)}/"],
         capture_output=True,
@@ -95,8 +95,10 @@ def _stub_pid(repo: Path, version: int, model: str = MODEL) -> int:
         check=False,
     ).stdout.split()
     assert listing, f"no python-backend process for {model} v{version}"
-    # The newest: a reload starts new processes before the old ones have exited.
-    return max(int(pid) for pid in listing)
+    # All of them: a reload starts new processes before the old ones have exited, and the
+    # newest is not the highest pid once pids wrap (pid_max is 32,768 here; a whole .ci/run
+    # wraps it), so the test once killed an exiting process and the served one answered.
+    return [int(pid) for pid in listing]
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +169,11 @@ def _kill_and_watch(served: Served, model: str, version: int) -> tuple[float, di
     the version answers again, and the first 503 body seen meanwhile."""
     wait_until(lambda: _ready(served.agent)[0] == 200, 60, "agent ready")
     assert _infer(served.triton, version, model)
-    os.kill(_stub_pid(served.repo, version, model), signal.SIGKILL)
+    for pid in _stub_pids(served.repo, version, model):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # an old one that exited meanwhile
+            pass
     killed = time.monotonic()
     assert not _infer(served.triton, version, model), "the killed process still answered"
     seen_unready: dict[str, Any] = {}
