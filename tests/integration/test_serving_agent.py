@@ -3,6 +3,7 @@ changes, heals a killed python-backend process, and tells the truth on /ready an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -170,10 +171,8 @@ def _kill_and_watch(served: Served, model: str, version: int) -> tuple[float, di
     wait_until(lambda: _ready(served.agent)[0] == 200, 60, "agent ready")
     assert _infer(served.triton, version, model)
     for pid in _stub_pids(served.repo, version, model):
-        try:
+        with contextlib.suppress(ProcessLookupError):  # an old one that exited meanwhile
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:  # an old one that exited meanwhile
-            pass
     killed = time.monotonic()
     assert not _infer(served.triton, version, model), "the killed process still answered"
     seen_unready: dict[str, Any] = {}
