@@ -31,7 +31,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http="gateway.http_protocol:CoalescingHttpToolsProtocol",
         log_level=settings.log_level,
         access_log=False,
     )

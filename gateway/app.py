@@ -54,7 +54,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await catalog.start()
             await prediction_log.start()
             context = Context(features, triton, catalog)
-            service = PredictionService(context, cache, rollouts, prediction_log)
+            service = PredictionService(
+                context,
+                cache,
+                rollouts,
+                prediction_log,
+                coalesce_batches=settings.coalesce_batches,
+                max_coalesced_rows=settings.max_batch_rows,
+            )
             app.state.settings = settings
             app.state.catalog = catalog
             app.state.cache = cache

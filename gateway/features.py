@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from feast import FeatureView, ValueType
-from feast.infra.online_stores.redis import RedisOnlineStore
+from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
@@ -33,6 +33,11 @@ class ViewLayout:
     key_types: tuple[str, ...]  # ValueProto field per join key: "int64_val", "string_val"
     features: tuple[str, ...]
     ttl_s: float | None
+    # As Feast stores the view in Redis: the (versioned) name its fields are hashed under,
+    # the hash fields read (one per feature, then the row's timestamp), and their names.
+    stored_name: str
+    hset_keys: tuple[str | bytes, ...]
+    fields_read: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,12 @@ def _python_values(record: dict[str, ValueProto]) -> dict[str, Any]:
 
 
 class OnlineFeatures:
-    """Reads a feature service's views straight through Feast's Redis online store
-    (``RedisOnlineStore.online_read_async``, one pipelined HMGET per view, views in
-    parallel): the same keys and values as ``FeatureStore.get_online_features`` without
-    its per-call request planning and response building, which cost more than the reads."""
+    """Reads a feature service's views straight through Feast's Redis online store: one
+    pipeline of HMGETs for every view and distinct entity of a call (one round trip), with
+    the keys, hash fields and value decoding of ``RedisOnlineStore`` (as its own
+    ``get_online_features`` path batches them), without ``FeatureStore.get_online_features``'
+    per-call request planning and response building, which cost more than the reads.
+    tests/integration/test_gateway_predict.py checks the values against that path."""
 
     def __init__(self, store: FeatureStore, timeout_s: float) -> None:
         self._store = store
@@ -98,14 +105,22 @@ class OnlineFeatures:
                 for projection in service.feature_view_projections:
                     view = self._store.get_feature_view(projection.name)
                     entities = [self._store.get_entity(name) for name in view.entities]
+                    features = [f.name for f in projection.features]
+                    stored_name = _versioned_fv_name(view, self._config)
+                    fields_read, hset_keys = self._online._generate_hset_keys_for_features(
+                        view, list(features), fv_name_override=stored_name
+                    )
                     views.append(
                         ViewLayout(
                             _view_name(projection),
                             view,
                             tuple(entity.join_key for entity in entities),
                             tuple(KEY_FIELDS[entity.value_type] for entity in entities),
-                            tuple(f.name for f in projection.features),
+                            tuple(features),
                             view.ttl.total_seconds() if view.ttl else None,
+                            stored_name,
+                            tuple(hset_keys),
+                            tuple(fields_read),
                         )
                     )
             except Exception as exc:  # registry missing or unreadable
@@ -135,8 +150,7 @@ class OnlineFeatures:
         started = time.perf_counter()
         try:
             per_view = await asyncio.wait_for(
-                asyncio.gather(*(self._read_view(view, entity_rows) for view in layout.views)),
-                self._timeout_s,
+                self._read_views(layout, entity_rows), self._timeout_s
             )
         except Exception as exc:  # Feast surfaces Redis failures in many types
             log.warning("Feast online read failed: %s", exc)
@@ -151,32 +165,50 @@ class OnlineFeatures:
             for index, entities in enumerate(entity_rows)
         ]
 
-    async def _read_view(
-        self, view: ViewLayout, entity_rows: Sequence[dict[str, Any]]
-    ) -> list[tuple[datetime | None, dict[str, Any] | None]]:
-        """Each distinct entity of the view is read once (a batch of 1,000 rows usually
-        names far fewer symbols), values converted to Python once per distinct entity."""
-        distinct = list(
-            dict.fromkeys(tuple(row[key] for key in view.join_keys) for row in entity_rows)
-        )
-        keys = [
-            EntityKeyProto(
-                join_keys=list(view.join_keys),
-                entity_values=[
-                    ValueProto(**{field: value})
-                    for value, field in zip(values, view.key_types, strict=True)
-                ],
+    async def _read_views(
+        self, layout: ServiceLayout, entity_rows: Sequence[dict[str, Any]]
+    ) -> list[list[tuple[datetime | None, dict[str, Any] | None]]]:
+        """Per view, the timestamp and values of each row's entity. Each distinct entity of
+        a view is read once (a batch of 1,000 rows usually names far fewer symbols), its
+        values converted to Python once."""
+        plans: list[tuple[ViewLayout, list[tuple[Any, ...]], list[bytes]]] = []
+        for view in layout.views:
+            distinct = list(
+                dict.fromkeys(tuple(row[key] for key in view.join_keys) for row in entity_rows)
             )
-            for values in distinct
-        ]
-        found = await self._online.online_read_async(
-            self._config, view.view, keys, list(view.features)
-        )
-        by_entity = {
-            values: (timestamp, None if record is None else _python_values(record))
-            for values, (timestamp, record) in zip(distinct, found, strict=True)
-        }
-        return [by_entity[tuple(row[key] for key in view.join_keys)] for row in entity_rows]
+            keys = [
+                EntityKeyProto(
+                    join_keys=list(view.join_keys),
+                    entity_values=[
+                        ValueProto(**{field: value})
+                        for value, field in zip(values, view.key_types, strict=True)
+                    ],
+                )
+                for values in distinct
+            ]
+            redis_keys = self._online._generate_redis_keys_for_entities(self._config, keys)
+            plans.append((view, distinct, redis_keys))
+        client = await self._online._get_client_async(self._config.online_store)
+        async with client.pipeline(transaction=False) as pipe:
+            for view, _, redis_keys in plans:
+                for redis_key in redis_keys:
+                    pipe.hmget(redis_key, list(view.hset_keys))
+            replies = await pipe.execute()
+        per_view = []
+        offset = 0
+        for view, distinct, redis_keys in plans:
+            found = self._online._convert_redis_values_to_protobuf(
+                replies[offset : offset + len(redis_keys)], view.stored_name, list(view.fields_read)
+            )
+            offset += len(redis_keys)
+            by_entity = {
+                values: (timestamp, None if record is None else _python_values(record))
+                for values, (timestamp, record) in zip(distinct, found, strict=True)
+            }
+            per_view.append(
+                [by_entity[tuple(row[key] for key in view.join_keys)] for row in entity_rows]
+            )
+        return per_view
 
     @staticmethod
     def _row(

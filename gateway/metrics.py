@@ -22,6 +22,11 @@ PREDICTION_DURATION = Histogram(
     ["model_name"],
     buckets=LATENCY_BUCKETS,
 )
+COALESCED_BATCH_ROWS = Histogram(
+    "ml_coalesced_batch_rows",
+    "Single predictions served together in one batch (gateway/coalesce.py); 1: alone",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+)
 PREDICTION_ERRORS = Counter(
     "ml_prediction_errors_total", "Predictions that failed", ["model_name", "error"]
 )

@@ -21,6 +21,7 @@ from typing import Any
 from gateway import metrics
 from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
+from gateway.coalesce import Coalescer
 from gateway.errors import GatewayError, InferenceFailed
 from gateway.prediction_log import PredictionLog, Record, log_record
 from gateway.rollout import Rollouts, Route
@@ -53,18 +54,32 @@ class PredictionService:
         cache: PredictionCache,
         rollouts: Rollouts,
         prediction_log: PredictionLog | None = None,
+        coalesce_batches: int = 0,
+        max_coalesced_rows: int = 1_000,
     ) -> None:
+        """``coalesce_batches``: single predictions in flight together are served in batches,
+        at most this many at a time (``gateway.coalesce``); 0: each alone."""
         self._ctx = context
         self._catalog: ModelCatalog = context.catalog
         self._cache = cache
         self._rollouts = rollouts
         self._log = prediction_log or PredictionLog(None)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._coalescer: Coalescer[Outcome] | None = None
+        if coalesce_batches:
+            self._coalescer = Coalescer(self._serve_untimed, coalesce_batches, max_coalesced_rows)
 
     async def predict(self, request: PredictRequest, request_id: str | None = None) -> Prediction:
         """One prediction; logged under ``request_id`` (generated if None)."""
         logged = self._logged_id(request_id)
-        (outcome,) = await self._serve([request], [logged])
+        if self._coalescer is None:
+            (outcome,) = await self._serve([request], [logged])
+        else:
+            # Timed here: a coalesced call's latency includes its wait for a free batch.
+            started = time.perf_counter()
+            outcome = await self._coalescer.submit(request, logged)
+            label = request.model_name if self._catalog.knows(request.model_name) else "unknown"
+            metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
         if isinstance(outcome, GatewayError):
             raise outcome
         return outcome
@@ -85,9 +100,15 @@ class PredictionService:
         request_id = request_id or uuid.uuid4().hex
         return request_id if self._log.sampled(request_id) else None
 
-    async def _serve(
+    async def _serve_untimed(
         self, requests: Sequence[PredictRequest], ids: Sequence[str | None]
     ) -> list[Outcome]:
+        return await self._serve(requests, ids, timed=False)
+
+    async def _serve(
+        self, requests: Sequence[PredictRequest], ids: Sequence[str | None], timed: bool = True
+    ) -> list[Outcome]:
+        """``timed``: observe each model's share in ml_prediction_duration_seconds."""
         groups: dict[str, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
             groups[request.model_name].append(index)
@@ -106,7 +127,8 @@ class PredictionService:
                 outcomes[index] = outcome
                 if isinstance(outcome, GatewayError):
                     metrics.PREDICTION_ERRORS.labels(label, outcome.code).inc()
-            metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
+            if timed:
+                metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _predict_model(
@@ -298,6 +320,8 @@ class PredictionService:
 
     async def drain(self) -> None:
         """Waits for background work (shadow calls, cache writes), e.g. at shutdown."""
+        if self._coalescer is not None:
+            await self._coalescer.drain()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

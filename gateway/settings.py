@@ -105,6 +105,14 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_batch_rows: int = Field(default=1_000, ge=1, le=100_000)
     max_batch_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    coalesce_batches: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Per worker, batches of concurrent /predict calls in flight at once "
+        "(gateway/coalesce.py: calls arriving while all are busy go together as the next); "
+        "0: every call served alone",
+    )
 
     api_keys: list[ApiKey] = Field(
         default_factory=list,

@@ -483,6 +483,7 @@ async def service(
     triton: FakeTriton,
     configured: Mapping[str, Rollout] | None = None,
     prediction_log: PredictionLog | None = None,
+    coalesce_batches: int = 0,
 ) -> tuple[PredictionService, FakeCache]:
     models = await refreshed_catalog(triton)
     cache = FakeCache()
@@ -491,6 +492,7 @@ async def service(
         cast(PredictionCache, cache),
         rollouts(configured),
         prediction_log,
+        coalesce_batches=coalesce_batches,
     )
     return predictions, cache
 

@@ -14,7 +14,9 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 def view(name: str, features: tuple[str, ...], ttl_s: float | None) -> ViewLayout:
     # The Feast view object is only used for reads; ``_row`` never touches it.
-    return ViewLayout(name, cast(Any, None), ("user_id",), ("int64_val",), features, ttl_s)
+    return ViewLayout(
+        name, cast(Any, None), ("user_id",), ("int64_val",), features, ttl_s, name, (), ()
+    )
 
 
 PerView = list[list[tuple[datetime | None, dict[str, Any] | None]]]

@@ -92,6 +92,40 @@ def test_a_second_identical_request_is_answered_from_the_cache() -> None:
     assert len(triton.calls) == 1
 
 
+def test_concurrent_predictions_are_coalesced_with_the_answers_they_get_alone() -> None:
+    # (9, AAA): unknown; (3, BBB): a feature without a value; (1, AAA) twice.
+    users = [(1, "AAA"), (2, "AAA"), (9, "AAA"), (3, "BBB"), (1, "AAA"), (2, "AAA")]
+
+    async def answers(coalesce_batches: int) -> tuple[list[object], int]:
+        triton = default_triton()
+        predictions, _ = await service(
+            default_features(), triton, coalesce_batches=coalesce_batches
+        )
+        outcomes = await asyncio.gather(
+            *(
+                predictions.predict(request(model_name=RISK, user_id=user, symbol=symbol))
+                for user, symbol in users
+            ),
+            return_exceptions=True,
+        )
+        summary = [
+            o.payload["prediction"] if isinstance(o, Prediction) else type(o).__name__
+            for o in outcomes
+        ]
+        return summary, len(triton.calls)
+
+    alone, calls_alone = asyncio.run(answers(0))
+    together, calls_together = asyncio.run(answers(1))
+
+    assert together == alone
+    assert alone[2:4] == ["EntityNotFound", "InvalidFeatures"]
+    assert alone[4] == alone[0]
+    assert alone[5] == alone[1]
+    # Alone: one Triton call per complete row. Coalesced: the requests made in one turn of
+    # the loop all find the first batch still queued, and go in it.
+    assert (calls_alone, calls_together) == (4, 1)
+
+
 def test_predict_raises_the_rows_error() -> None:
     async def scenario() -> None:
         predictions, _ = await service(default_features(), default_triton())
