@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from gateway import metrics
+from gateway.background import BackgroundTasks
 from gateway.errors import GatewayError
 from gateway.schemas import PredictRequest
 
@@ -46,18 +47,25 @@ class _Lane(Generic[Outcome]):
 
 
 class Coalescer(Generic[Outcome]):
-    def __init__(self, serve: ServeMany[Outcome], max_batches: int, max_rows: int) -> None:
+    def __init__(
+        self,
+        serve: ServeMany[Outcome],
+        background: BackgroundTasks,
+        max_batches: int,
+        max_rows: int | None = None,
+    ) -> None:
         """``max_batches``: batches of one model in flight at once (each a call of
-        ``serve``); ``max_rows``: the most requests one batch takes from the queue."""
-        if max_batches < 1 or max_rows < 1:
+        ``serve``, run as ``background`` work); ``max_rows``: the most requests one batch
+        takes from the queue (None: all that wait)."""
+        if max_batches < 1 or (max_rows is not None and max_rows < 1):
             raise ValueError("max_batches and max_rows must be at least 1")
         self._serve = serve
+        self._background = background
         self._max_batches = max_batches
         self._max_rows = max_rows
         # Keyed by the model name as requested; an empty lane is dropped, so names that no
         # model has leave nothing behind.
         self._lanes: dict[str, _Lane[Outcome]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: PredictRequest, logged_id: str | None) -> Outcome:
         """The outcome of ``request`` (a prediction or a GatewayError), served in a batch."""
@@ -66,9 +74,7 @@ class Coalescer(Generic[Outcome]):
         lane.queue.append(_Waiting(request, logged_id, answer))
         if lane.running < self._max_batches:
             lane.running += 1
-            task = asyncio.create_task(self._drain(request.model_name, lane))
-            self._tasks.add(task)  # a reference, so the task is not collected mid-way
-            task.add_done_callback(self._tasks.discard)
+            self._background.spawn(self._drain(request.model_name, lane))
         # Shielded: a client that goes away cancels its wait, not the batch others share.
         return await asyncio.shield(answer)
 
@@ -125,8 +131,3 @@ class Coalescer(Generic[Outcome]):
         for index, (outcome,) in zip(again, separate, strict=True):
             outcomes[index] = outcome
         return outcomes
-
-    async def drain(self) -> None:
-        """Waits for the batches in flight (at shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)

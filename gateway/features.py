@@ -192,7 +192,7 @@ class OnlineFeatures:
         async with client.pipeline(transaction=False) as pipe:
             for view, _, redis_keys in plans:
                 for redis_key in redis_keys:
-                    pipe.hmget(redis_key, list(view.hset_keys))
+                    pipe.hmget(redis_key, view.hset_keys)
             replies = await pipe.execute()
         per_view = []
         offset = 0

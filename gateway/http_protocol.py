@@ -29,7 +29,8 @@ class CoalescedWrites:
             return
         if not self._pending:
             self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
+        # uvicorn writes bytes, which are immutable: kept as they are, not copied.
+        self._pending.append(data if isinstance(data, bytes) else bytes(data))
 
     def writelines(self, lines: Any) -> None:
         for data in lines:

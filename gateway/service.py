@@ -9,16 +9,17 @@ request goes to the prediction log in one ``record`` call per share, which only 
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from gateway import metrics
+from gateway.background import BackgroundTasks
 from gateway.cache import PredictionCache, cache_key
 from gateway.catalog import ModelCatalog
 from gateway.coalesce import Coalescer
@@ -55,19 +56,25 @@ class PredictionService:
         rollouts: Rollouts,
         prediction_log: PredictionLog | None = None,
         coalesce_batches: int = 0,
-        max_coalesced_rows: int = 1_000,
+        max_coalesced_rows: int | None = None,
     ) -> None:
-        """``coalesce_batches``: single predictions in flight together are served in batches,
-        at most this many at a time (``gateway.coalesce``); 0: each alone."""
+        """``coalesce_batches``: single predictions in flight together are served in batches
+        (of at most ``max_coalesced_rows``; None: all that wait), at most this many batches
+        of a model at a time (``gateway.coalesce``); 0: each alone."""
         self._ctx = context
         self._catalog: ModelCatalog = context.catalog
         self._cache = cache
         self._rollouts = rollouts
         self._log = prediction_log or PredictionLog(None)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
         self._coalescer: Coalescer[Outcome] | None = None
         if coalesce_batches:
-            self._coalescer = Coalescer(self._serve_untimed, coalesce_batches, max_coalesced_rows)
+            self._coalescer = Coalescer(
+                partial(self._serve, timed=False),
+                self._background,
+                coalesce_batches,
+                max_coalesced_rows,
+            )
 
     async def predict(self, request: PredictRequest, request_id: str | None = None) -> Prediction:
         """One prediction; logged under ``request_id`` (generated if None)."""
@@ -78,8 +85,9 @@ class PredictionService:
             # Timed here: a coalesced call's latency includes its wait for a free batch.
             started = time.perf_counter()
             outcome = await self._coalescer.submit(request, logged)
-            label = request.model_name if self._catalog.knows(request.model_name) else "unknown"
-            metrics.PREDICTION_DURATION.labels(label).observe(time.perf_counter() - started)
+            metrics.PREDICTION_DURATION.labels(self._label(request.model_name)).observe(
+                time.perf_counter() - started
+            )
         if isinstance(outcome, GatewayError):
             raise outcome
         return outcome
@@ -100,10 +108,9 @@ class PredictionService:
         request_id = request_id or uuid.uuid4().hex
         return request_id if self._log.sampled(request_id) else None
 
-    async def _serve_untimed(
-        self, requests: Sequence[PredictRequest], ids: Sequence[str | None]
-    ) -> list[Outcome]:
-        return await self._serve(requests, ids, timed=False)
+    def _label(self, name: str) -> str:
+        """The model_name label of a requested name: unknown names share one series."""
+        return name if self._catalog.knows(name) else "unknown"
 
     async def _serve(
         self, requests: Sequence[PredictRequest], ids: Sequence[str | None], timed: bool = True
@@ -114,7 +121,7 @@ class PredictionService:
             groups[request.model_name].append(index)
         outcomes: list[Outcome | None] = [None] * len(requests)
         for name, indices in groups.items():
-            label = name if self._catalog.knows(name) else "unknown"
+            label = self._label(name)
             started = time.perf_counter()
             metrics.PREDICTION_REQUESTS.labels(label).inc(len(indices))
             try:
@@ -293,7 +300,7 @@ class PredictionService:
                 )
         if len(to_cache) > BACKGROUND_CACHE_WRITE_ROWS:
             # A big batch's cache writes need not delay its answer.
-            self._background(self._cache.set_many(to_cache))
+            self._background.spawn(self._cache.set_many(to_cache))
         else:
             await self._cache.set_many(to_cache)
         return records
@@ -307,23 +314,16 @@ class PredictionService:
     ) -> None:
         """Calls the shadow version in the background; its answers are only compared."""
         primary = [outcomes[index] for index, _ in ready]
-        self._background(
+        self._background.spawn(
             compare_shadow(
                 self._ctx, shadow, adapter, [item for _, item in ready], primary, self._log
             )
         )
 
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)  # a reference, so the task is not collected mid-way
-        task.add_done_callback(self._tasks.discard)
-
     async def drain(self) -> None:
-        """Waits for background work (shadow calls, cache writes), e.g. at shutdown."""
-        if self._coalescer is not None:
-            await self._coalescer.drain()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Waits for background work (coalesced batches, shadow calls, cache writes), e.g.
+        at shutdown."""
+        await self._background.drain()
 
 
 def record_route(route: Route, answered: Sequence[Outcome], took_s: float) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from gateway.background import BackgroundTasks
 from gateway.coalesce import Coalescer
 from gateway.errors import FeaturesUnavailable, GatewayError, InvalidRequest
 from gateway.schemas import PredictRequest
@@ -51,7 +52,7 @@ def test_one_request_at_a_time_is_served_alone() -> None:
     serve = ScriptedServe()
 
     async def scenario() -> list[object]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         return [await coalescer.submit(_risk(user), f"r{user}") for user in (1, 2, 3)]
 
     assert asyncio.run(scenario()) == ["1@r1", "2@r2", "3@r3"]
@@ -62,7 +63,7 @@ def test_requests_arriving_while_a_batch_is_in_flight_go_together_next() -> None
     serve = ScriptedServe(hold=True)
 
     async def scenario() -> list[object]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         first = asyncio.create_task(coalescer.submit(_risk(1), "a"))
         await asyncio.sleep(0)  # the first batch starts, and waits
         later = [asyncio.create_task(coalescer.submit(_risk(u), f"id{u}")) for u in (2, 3, 4)]
@@ -78,7 +79,7 @@ def test_two_batches_may_be_in_flight_and_max_rows_bounds_a_batch() -> None:
     serve = ScriptedServe(hold=True)
 
     async def scenario() -> None:
-        coalescer = Coalescer(serve, max_batches=2, max_rows=2)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=2, max_rows=2)
         tasks = [asyncio.create_task(coalescer.submit(_risk(u), None)) for u in range(1, 7)]
         await asyncio.sleep(0)
         serve.release.set()
@@ -99,7 +100,7 @@ def test_a_model_held_up_does_not_hold_up_another() -> None:
         return [request.model_name for request in requests]
 
     async def scenario() -> tuple[object, bool]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         risk = asyncio.create_task(coalescer.submit(_risk(1), None))
         await asyncio.sleep(0)
         behaviour = await asyncio.wait_for(
@@ -118,7 +119,7 @@ def test_a_refusal_shared_by_a_batch_lands_only_on_the_row_that_caused_it() -> N
     serve.refuse_user = 3
 
     async def scenario() -> list[object]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         first = asyncio.create_task(coalescer.submit(_risk(1), "a"))
         await asyncio.sleep(0)
         later = [asyncio.create_task(coalescer.submit(_risk(u), f"id{u}")) for u in (2, 3, 4)]
@@ -142,7 +143,7 @@ def test_a_dependency_failure_stays_shared_and_is_not_retried() -> None:
     serve.fail_all = True
 
     async def scenario() -> list[object]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         first = asyncio.create_task(coalescer.submit(_risk(1), None))
         await asyncio.sleep(0)
         later = [asyncio.create_task(coalescer.submit(_risk(u), None)) for u in (2, 3)]
@@ -160,7 +161,7 @@ def test_a_caller_that_goes_away_leaves_the_batch_to_the_others() -> None:
     serve = ScriptedServe(hold=True)
 
     async def scenario() -> tuple[object, bool]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         first = asyncio.create_task(coalescer.submit(_risk(1), None))
         await asyncio.sleep(0)
         gone = asyncio.create_task(coalescer.submit(_risk(2), None))
@@ -180,7 +181,7 @@ def test_an_unexpected_error_reaches_every_row_of_its_batch() -> None:
         raise RuntimeError("bug")
 
     async def scenario() -> list[object]:
-        coalescer = Coalescer(serve, max_batches=1, max_rows=100)
+        coalescer = Coalescer(serve, BackgroundTasks(), max_batches=1, max_rows=100)
         tasks = [asyncio.create_task(coalescer.submit(_risk(u), None)) for u in (1, 2)]
         return list(await asyncio.gather(*tasks, return_exceptions=True))
 
@@ -191,4 +192,4 @@ def test_an_unexpected_error_reaches_every_row_of_its_batch() -> None:
 
 def test_limits_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        Coalescer(ScriptedServe(), max_batches=0, max_rows=10)
+        Coalescer(ScriptedServe(), BackgroundTasks(), max_batches=0, max_rows=10)
