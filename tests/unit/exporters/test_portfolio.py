@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
@@ -100,6 +101,38 @@ def test_configs_are_written_where_triton_looks(tmp_path: Path) -> None:
     assert cpu_path == tmp_path / "portfolio-optimizer" / "config.pbtxt"
     assert gpu_path == tmp_path / "portfolio-optimizer" / "configs" / "gpu.pbtxt"
     assert cpu_path.read_text() == render_cpu_config(SPEC)
+
+
+@pytest.mark.parametrize("render", [render_cpu_config, render_gpu_config])
+def test_the_warm_up_is_a_portfolio_the_solver_solves_from_files_beside_the_config(
+    render: object, tmp_path: Path
+) -> None:
+    """Triton refuses to load a model whose warm-up request fails, so the warm-up must be a
+    valid problem: files of the dims the config names, decoded as the solver gets them."""
+    write_configs(tmp_path, SPEC)
+    (sample,) = _parse(render(SPEC)).model_warmup  # type: ignore[operator]
+    assert sample.batch_size == 1
+    assert sample.count >= 1
+    decoded = {}
+    for name, value in sample.inputs.items():
+        assert value.data_type == mc.TYPE_FP32
+        raw = (tmp_path / "portfolio-optimizer" / "warmup" / value.input_data_file).read_bytes()
+        decoded[name] = np.frombuffer(raw, "<f4").reshape(list(value.dims)).astype(np.float64)
+    assert set(decoded) == {"expected_returns", "covariance"}  # the optional ones: defaults
+    n = decoded["expected_returns"].shape[0]
+    assert decoded["covariance"].shape == (n, n)
+    assert np.array_equal(decoded["covariance"], decoded["covariance"].T)
+    assert np.linalg.eigvalsh(decoded["covariance"]).min() > 0
+
+    solution = optimizer.solve_portfolio(
+        decoded["expected_returns"],
+        decoded["covariance"],
+        max(SPEC.default_max_weight, 1 / n),
+        SPEC.default_risk_aversion,
+    )
+
+    assert solution.converged
+    assert solution.weights.sum() == pytest.approx(1.0)
 
 
 def test_a_version_folder_holds_the_model_and_the_solver(tmp_path: Path) -> None:
