@@ -8,9 +8,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist): half the suite's time is spent waiting on servers, so two
-# workers finish it in about 0.6x the time even on 2 cores; 0 runs it in one process. Each
-# module stays in one worker, and the modules on the trained platform share one (tests/conftest.py).
+# Test processes (pytest-xdist). Run one at a time, the tests kept 0.97 of 2 cores busy
+# (the rest waits on servers); in two workers the suite took 1,104 s against 1,667-1,705 s
+# (2026-12-07, 2 cores). 0: one process. A module stays in one worker, and the modules on
+# the session's trained platform share one (tests/conftest.py), so each is set up once.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 CODE := trademaster gateway exporters dags tests benchmarks
