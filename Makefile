@@ -10,9 +10,10 @@ ARGS ?=
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist). Run one at a time, the tests kept 0.97 of 2 cores busy
 # (the rest waits on servers); in two workers the suite took 1,104 s against 1,667-1,705 s
-# (2026-12-07, 2 cores). 0: one process. A module stays in one worker, and the modules on
-# the session's trained platform share one (tests/conftest.py), so each is set up once.
-TEST_WORKERS ?= 2
+# (2026-12-07, 2 cores). Default: 2 where there are 2 cores or more, else 0 (one process).
+# A module stays in one worker, and the modules on the session's trained platform share one
+# (tests/conftest.py), so each is set up once.
+TEST_WORKERS ?= $(shell [ "$$(nproc)" -ge 2 ] && echo 2 || echo 0)
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 CODE := trademaster gateway exporters dags tests benchmarks
 # What runs in production (bandit's scope; tests use assert and subprocess by design).
