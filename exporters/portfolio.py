@@ -28,7 +28,7 @@ from exporters.cpu_batching import CpuBatching, tuned_settings
 from exporters.model_spec import TensorSpec
 from exporters.triton_config import (
     GPU_CONFIG_NAME,
-    WARMUP_RUNS,
+    model_warmup_lines,
     publish_version_folder,
     triton_data_type,
     write_text_atomic,
@@ -92,27 +92,14 @@ def warmup_lines() -> list[str]:
         f"dims: [ {', '.join(map(str, values.shape))} ] input_data_file: {_quote(name)} }} }}"
         for name, values in warmup_problem().items()
     ]
-    return [
-        "model_warmup [",
-        "  {",
-        f'    name: "{WARMUP_HOLDINGS}_holdings"',
-        "    batch_size: 1",
-        *inputs,
-        f"    count: {WARMUP_RUNS}",
-        "  }",
-        "]",
-    ]
+    return model_warmup_lines(f"{WARMUP_HOLDINGS}_holdings", inputs)
 
 
-def write_warmup_inputs(repo: Path, name: str) -> list[Path]:
+def write_warmup_inputs(repo: Path, name: str) -> None:
     """`repo/<name>/warmup/<input>` for each input of ``warmup_problem``, each atomically."""
-    paths = []
     for input_name, values in warmup_problem().items():
-        path = repo / name / WARMUP_FOLDER / input_name
-        with replacing(path) as temporary:
+        with replacing(repo / name / WARMUP_FOLDER / input_name) as temporary:
             temporary.write_bytes(values.astype("<f4").tobytes())
-        paths.append(path)
-    return paths
 
 
 CPU_HEADER = (

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from exporters.cpu_batching import CpuBatching, tuned_settings
@@ -95,10 +95,16 @@ def warmup_lines(spec: ModelSpec) -> list[str]:
         )
         for t in spec.inputs
     ]
+    return model_warmup_lines("zeros", inputs)
+
+
+def model_warmup_lines(name: str, inputs: Sequence[str]) -> list[str]:
+    """A `model_warmup` of one batch-1 sample run ``WARMUP_RUNS`` times; ``inputs``: its
+    rendered `inputs { ... }` entries."""
     return [
         "model_warmup [",
         "  {",
-        '    name: "zeros"',
+        f"    name: {quote(name)}",
         "    batch_size: 1",
         *inputs,
         f"    count: {WARMUP_RUNS}",
